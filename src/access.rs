@@ -1,0 +1,131 @@
+//! The one interface every strategy implements.
+//!
+//! [`Access`] has a read path and a write path. The write path always runs
+//! the caller's work inside `BEGIN IMMEDIATE … COMMIT`: a deferred
+//! transaction that reads and then writes can fail with `SQLITE_BUSY` at
+//! once, without the busy handler being called, because waiting could
+//! deadlock (SQLITE-FACTS C5). Taking the write lock up front turns that
+//! failure into an ordinary wait.
+//!
+//! `Access` is object safe (`Box<dyn Access<Connection = C>>`), so the test
+//! suites, the benchmarks and the stress tool take the list of strategies
+//! from [`strategies`](crate::strategies) and are written once. The typed
+//! conveniences, [`AccessExt::read`] and [`AccessExt::write`], sit on top.
+
+use crate::error::Result;
+use crate::manager::{Manager, Transactional};
+
+/// A strategy's work callback, as the object-safe methods take it.
+pub type Work<'a, C> = &'a mut dyn FnMut(&C) -> Result<()>;
+
+/// A way of giving threads access to SQLite connections.
+///
+/// Implementations call the work callback exactly once per successful
+/// acquisition, never while holding their own bookkeeping lock, and never
+/// hand a connection with an open transaction to the next caller.
+pub trait Access: Send + Sync {
+    /// The connection type the callbacks receive.
+    type Connection;
+
+    /// A short, stable name, such as `"pool"`; used in tables and test names.
+    fn name(&self) -> &str;
+
+    /// Runs `work` on a connection, outside any transaction litepool opened.
+    fn read_with(&self, work: Work<'_, Self::Connection>) -> Result<()>;
+
+    /// Runs `work` on a connection inside `BEGIN IMMEDIATE … COMMIT`; an error
+    /// from `work` or a panic rolls the transaction back.
+    fn write_with(&self, work: Work<'_, Self::Connection>) -> Result<()>;
+
+    /// Connections idle, in use, and threads waiting, right now.
+    fn state(&self) -> State;
+
+    /// Closes the strategy: later calls fail with
+    /// [`ErrorKind::Closed`](crate::ErrorKind::Closed).
+    fn close(&self);
+}
+
+/// Typed `read` and `write` for every [`Access`], `dyn` ones included.
+///
+/// ```
+/// use litepool::{Access, AccessExt, Pool, SqliteManager};
+///
+/// let dir = tempfile::tempdir()?;
+/// let pool = Pool::builder().max_size(2).build(SqliteManager::file(dir.path().join("a.db")))?;
+/// pool.write(|c| Ok(c.execute_batch("CREATE TABLE t (x)")?))?;
+/// pool.write(|c| Ok(c.execute("INSERT INTO t VALUES (?1)", [7])?))?;
+/// let x: i64 = pool.read(|c| Ok(c.query_row("SELECT x FROM t", [], |r| r.get(0))?))?;
+/// assert_eq!(x, 7);
+/// # Ok::<(), litepool::Error>(())
+/// ```
+pub trait AccessExt: Access {
+    /// Runs `work` on a connection and returns what it returns.
+    fn read<T>(&self, work: impl FnOnce(&Self::Connection) -> Result<T>) -> Result<T> {
+        once(work, |w| self.read_with(w))
+    }
+
+    /// Runs `work` in a write transaction and returns what it returns once
+    /// the transaction has committed.
+    fn write<T>(&self, work: impl FnOnce(&Self::Connection) -> Result<T>) -> Result<T> {
+        once(work, |w| self.write_with(w))
+    }
+}
+
+impl<A: Access + ?Sized> AccessExt for A {}
+
+/// Adapts a typed `FnOnce` to the object-safe `FnMut` callback.
+fn once<C, T>(
+    work: impl FnOnce(&C) -> Result<T>,
+    run: impl FnOnce(Work<'_, C>) -> Result<()>,
+) -> Result<T> {
+    let mut work = Some(work);
+    let mut output = None;
+    run(&mut |conn| {
+        let work = work
+            .take()
+            .expect("an Access implementation ran the work twice");
+        output = Some(work(conn)?);
+        Ok(())
+    })?;
+    Ok(output.expect("an Access implementation returned Ok without running the work"))
+}
+
+/// A snapshot of a strategy's connections.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct State {
+    /// Open connections that nobody holds.
+    pub idle: usize,
+    /// Connections held by a caller, or being opened for one.
+    pub in_use: usize,
+    /// Threads waiting for a connection.
+    pub waiting: usize,
+}
+
+/// The write path shared by every strategy: `BEGIN IMMEDIATE`, the work,
+/// `COMMIT`; on any error, `ROLLBACK` if a transaction is still open. A panic
+/// in `work` leaves the transaction open for the strategy's return path,
+/// which resets the connection before anyone else can use it.
+pub(crate) fn write_on<M: Manager>(
+    manager: &M,
+    conn: &M::Connection,
+    work: Work<'_, M::Connection>,
+) -> Result<()> {
+    conn.begin_immediate().map_err(|e| manager.explain(e))?;
+    let result = work(conn).and_then(|()| conn.commit());
+    if result.is_err() && conn.in_transaction() {
+        // The original error is the one worth reporting; if the rollback
+        // fails too, the return path's reset discards the connection.
+        let _ = conn.rollback();
+    }
+    result.map_err(|e| manager.explain(e))
+}
+
+/// The read path: the work, with errors explained by the manager.
+pub(crate) fn read_on<M: Manager>(
+    manager: &M,
+    conn: &M::Connection,
+    work: Work<'_, M::Connection>,
+) -> Result<()> {
+    work(conn).map_err(|e| manager.explain(e))
+}

@@ -1,0 +1,231 @@
+//! A fake connection for the loom models (built only under `cfg(loom)`).
+//!
+//! loom runs every model thread as a coroutine on one OS thread, so a real
+//! SQLite file lock or busy wait inside a model would hang it. The fake
+//! stands in for `rusqlite::Connection` with just enough behaviour to check
+//! what the strategies promise:
+//!
+//! * Its state (transaction open or not, rows inserted in it) lives in a
+//!   `loom::cell::UnsafeCell`, and every operation goes through `with` or
+//!   `with_mut`. Two threads using one connection without a happens-before
+//!   edge between them make loom fail with `Causality violation`.
+//! * Its [`FakeDatabase`] counts committed rows and has one write lock,
+//!   which `begin_immediate` waits for (a condition variable, so loom can
+//!   see the wait and report a deadlock), as SQLite with an unbounded busy
+//!   timeout would.
+//! * Dropping a connection with a transaction open rolls it back and frees
+//!   the write lock, as closing a SQLite connection does.
+//!
+//! Like `rusqlite::Connection`, a [`FakeConnection`] is `Send` but not
+//! `Sync`.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::manager::{Manager, Transactional};
+use crate::sync::{Arc, Condvar, Mutex, UnsafeCell};
+
+/// The database the fake connections share.
+#[derive(Clone, Debug)]
+pub struct FakeDatabase {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: Mutex<DbState>,
+    writer_released: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct DbState {
+    committed: usize,
+    writer_held: bool,
+    opened: usize,
+    closed: usize,
+}
+
+impl FakeDatabase {
+    /// An empty database.
+    pub fn new() -> FakeDatabase {
+        FakeDatabase {
+            inner: Arc::new(Inner {
+                state: Mutex::new(DbState::default()),
+                writer_released: Condvar::new(),
+            }),
+        }
+    }
+
+    /// A manager that opens connections to this database.
+    pub fn manager(&self) -> FakeManager {
+        FakeManager { db: self.clone() }
+    }
+
+    /// Rows committed so far.
+    pub fn committed(&self) -> usize {
+        self.inner.state.lock().committed
+    }
+
+    /// Connections opened so far.
+    pub fn opened(&self) -> usize {
+        self.inner.state.lock().opened
+    }
+
+    /// Connections dropped so far.
+    pub fn closed(&self) -> usize {
+        self.inner.state.lock().closed
+    }
+
+    fn take_write_lock(&self) {
+        let mut state = self.inner.state.lock();
+        while state.writer_held {
+            state = self.inner.writer_released.wait(state);
+        }
+        state.writer_held = true;
+    }
+
+    /// Adds `rows` to the committed count and frees the write lock.
+    fn release_write_lock(&self, rows: usize) {
+        let mut state = self.inner.state.lock();
+        state.committed += rows;
+        state.writer_held = false;
+        drop(state);
+        self.inner.writer_released.notify_all();
+    }
+}
+
+impl Default for FakeDatabase {
+    fn default() -> FakeDatabase {
+        FakeDatabase::new()
+    }
+}
+
+/// Opens [`FakeConnection`]s to one [`FakeDatabase`].
+#[derive(Clone, Debug)]
+pub struct FakeManager {
+    db: FakeDatabase,
+}
+
+impl Manager for FakeManager {
+    type Connection = FakeConnection;
+
+    fn connect(&self) -> Result<FakeConnection> {
+        self.db.inner.state.lock().opened += 1;
+        Ok(FakeConnection {
+            db: self.db.clone(),
+            state: UnsafeCell::new(ConnState::default()),
+        })
+    }
+}
+
+/// A connection that loom watches for concurrent use.
+#[derive(Debug)]
+pub struct FakeConnection {
+    db: FakeDatabase,
+    state: UnsafeCell<ConnState>,
+}
+
+#[derive(Debug, Default)]
+struct ConnState {
+    in_transaction: bool,
+    pending: usize,
+}
+
+impl FakeConnection {
+    fn read<R>(&self, f: impl FnOnce(&ConnState) -> R) -> R {
+        // SAFETY: loom checks that no write to the state races this read;
+        // the connection is not Sync, so only a strategy bug could share it.
+        self.state.with(|state| f(unsafe { &*state }))
+    }
+
+    fn write<R>(&self, f: impl FnOnce(&mut ConnState) -> R) -> R {
+        // SAFETY: as in `read`; loom reports any concurrent access.
+        self.state.with_mut(|state| f(unsafe { &mut *state }))
+    }
+
+    /// Inserts one row: into the open transaction, or committed at once.
+    pub fn insert(&self) -> Result<()> {
+        let in_transaction = self.write(|s| {
+            if s.in_transaction {
+                s.pending += 1;
+            }
+            s.in_transaction
+        });
+        if !in_transaction {
+            self.db.take_write_lock();
+            self.db.release_write_lock(1);
+        }
+        Ok(())
+    }
+
+    /// Rows inserted in the open transaction, not yet committed.
+    pub fn pending(&self) -> usize {
+        self.read(|s| s.pending)
+    }
+
+    /// The row count this connection sees: committed rows plus its own
+    /// pending ones.
+    pub fn count(&self) -> usize {
+        self.db.committed() + self.pending()
+    }
+
+    /// Fails, as an invalid statement would.
+    pub fn fail(&self) -> Result<()> {
+        self.read(|_| ());
+        Err(Error::new(
+            ErrorKind::Sql,
+            "fake statement failed on purpose",
+        ))
+    }
+}
+
+impl Transactional for FakeConnection {
+    fn begin_immediate(&self) -> Result<()> {
+        if self.in_transaction() {
+            return Err(Error::new(
+                ErrorKind::Sql,
+                "cannot start a transaction within a transaction",
+            ));
+        }
+        self.db.take_write_lock();
+        self.write(|s| s.in_transaction = true);
+        Ok(())
+    }
+
+    fn commit(&self) -> Result<()> {
+        let rows = self.end_transaction()?;
+        self.db.release_write_lock(rows);
+        Ok(())
+    }
+
+    fn rollback(&self) -> Result<()> {
+        self.end_transaction()?;
+        self.db.release_write_lock(0);
+        Ok(())
+    }
+
+    fn in_transaction(&self) -> bool {
+        self.read(|s| s.in_transaction)
+    }
+}
+
+impl FakeConnection {
+    /// Closes the open transaction, returning its pending rows.
+    fn end_transaction(&self) -> Result<usize> {
+        self.write(|s| {
+            if !s.in_transaction {
+                return Err(Error::new(ErrorKind::Sql, "no transaction is active"));
+            }
+            s.in_transaction = false;
+            Ok(std::mem::take(&mut s.pending))
+        })
+    }
+}
+
+impl Drop for FakeConnection {
+    /// Closing rolls back an open transaction, as SQLite's close does.
+    fn drop(&mut self) {
+        if self.in_transaction() {
+            let _ = self.rollback();
+        }
+        self.db.inner.state.lock().closed += 1;
+    }
+}

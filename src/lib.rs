@@ -1,0 +1,56 @@
+//! litepool: multi-threaded SQLite access whose patterns are model-checked,
+//! property-tested against real database files, and measured.
+//!
+//! Three strategies, one interface ([`Access`]):
+//!
+//! | strategy | what it is | where |
+//! |---|---|---|
+//! | [`PerThread`] | one connection per thread, opened on first use | `src/per_thread.rs` |
+//! | [`Pool`] | a bounded pool of interchangeable connections | `src/pool.rs` |
+//! | [`Locked`] | one connection behind a mutex | `src/locked.rs` |
+//!
+//! Every strategy's write path runs in `BEGIN IMMEDIATE`, and none ever hands
+//! a thread a connection in the middle of someone else's transaction.
+//! All locking goes through `src/sync.rs`, which is `parking_lot` normally and
+//! `loom` under `RUSTFLAGS="--cfg loom"`; see `ARCHITECTURE.md`.
+//!
+//! ```
+//! use litepool::{AccessExt, Pool, SqliteManager};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let pool = Pool::builder().max_size(4).build(SqliteManager::file(dir.path().join("app.db")))?;
+//! pool.write(|c| Ok(c.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")?))?;
+//! std::thread::scope(|s| {
+//!     for i in 0..10 {
+//!         let pool = &pool;
+//!         s.spawn(move || {
+//!             pool.write(|c| Ok(c.execute("INSERT INTO items VALUES (?1, ?2)", (i, format!("Item-{i}")))?))
+//!         });
+//!     }
+//! });
+//! let count: i64 = pool.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM items", [], |r| r.get(0))?))?;
+//! assert_eq!(count, 10);
+//! # Ok::<(), litepool::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod access;
+mod error;
+#[cfg(loom)]
+pub mod fake;
+mod locked;
+mod manager;
+mod per_thread;
+mod pool;
+mod strategy;
+mod sync;
+
+pub use access::{Access, AccessExt, State, Work};
+pub use error::{Error, ErrorKind, Result};
+pub use locked::Locked;
+pub use manager::{JournalMode, Manager, SqliteManager, Synchronous, Transactional};
+pub use per_thread::PerThread;
+pub use pool::{Builder, Pool, Pooled};
+pub use rusqlite;
+pub use strategy::{DynAccess, Sizing, Strategy, strategies};

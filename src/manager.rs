@@ -1,0 +1,345 @@
+//! What a strategy manages: a [`Manager`] opens connections, and a
+//! [`Transactional`] connection can begin, commit and roll back.
+//!
+//! The strategies are generic over these two traits for one reason: so the
+//! loom models can swap SQLite for a fake connection that reports any
+//! concurrent use (`litepool::fake`, built under `cfg(loom)`). A real file
+//! lock or SQLite busy wait inside a loom model would hang it, because loom
+//! runs every model thread on one OS thread.
+//!
+//! [`SqliteManager`] is the real one. Its setup order is deliberate (see
+//! `SQLITE-FACTS.md`): `busy_timeout` before anything else on each
+//! connection, so that even the setup statements wait for locks instead of
+//! failing; `journal_mode` exactly once, in [`Manager::prepare`], before any
+//! strategy opens its connections, because switching to WAL needs an exclusive
+//! lock that `busy_timeout` does not wait for, and several new connections
+//! setting it at once get "database is locked".
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::sync::UnmodeledArc;
+
+/// A connection whose transactions a strategy can control.
+///
+/// The write path of every strategy is `begin_immediate`, the caller's
+/// work, then `commit` (or `rollback` on error); a connection coming back
+/// with `in_transaction()` true is reset before anyone else gets it.
+pub trait Transactional: Send + 'static {
+    /// Starts a write transaction that takes the write lock now (SQLite's
+    /// `BEGIN IMMEDIATE`), so it cannot fail later when upgrading a read.
+    fn begin_immediate(&self) -> Result<()>;
+    /// Commits the open transaction.
+    fn commit(&self) -> Result<()>;
+    /// Rolls back the open transaction.
+    fn rollback(&self) -> Result<()>;
+    /// Whether a transaction is open (SQLite: not in autocommit mode).
+    fn in_transaction(&self) -> bool;
+}
+
+/// Opens, checks and resets the connections of one database.
+pub trait Manager: Send + Sync + 'static {
+    /// The connection type this manager opens.
+    type Connection: Transactional;
+
+    /// Runs once, before a strategy opens its first connection: settings
+    /// that belong to the database rather than to a connection, and early
+    /// validation so that a bad path fails at build time, not at first use.
+    fn prepare(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Opens one connection and runs its per-connection setup.
+    fn connect(&self) -> Result<Self::Connection>;
+
+    /// Whether a returned connection must be thrown away instead of reused.
+    fn is_broken(&self, _conn: &Self::Connection) -> bool {
+        false
+    }
+
+    /// Makes a connection that came back mid-transaction, or from a
+    /// panicking thread, fit for the next user. An error means: discard it.
+    fn reset(&self, conn: &Self::Connection) -> Result<()> {
+        if conn.in_transaction() {
+            conn.rollback()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Adds what this manager knows to an error (the busy timeout, say).
+    fn explain(&self, error: Error) -> Error {
+        error
+    }
+}
+
+impl Transactional for Connection {
+    fn begin_immediate(&self) -> Result<()> {
+        Ok(self.execute_batch("BEGIN IMMEDIATE")?)
+    }
+
+    fn commit(&self) -> Result<()> {
+        Ok(self.execute_batch("COMMIT")?)
+    }
+
+    fn rollback(&self) -> Result<()> {
+        Ok(self.execute_batch("ROLLBACK")?)
+    }
+
+    fn in_transaction(&self) -> bool {
+        !self.is_autocommit()
+    }
+}
+
+/// SQLite's journal modes that litepool sets (`PRAGMA journal_mode`).
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JournalMode {
+    /// Write-ahead log: readers and the one writer do not block each other.
+    Wal,
+    /// Rollback journal, SQLite's default: a reader blocks a writer's commit.
+    Delete,
+}
+
+impl JournalMode {
+    fn as_sql(self) -> &'static str {
+        match self {
+            JournalMode::Wal => "wal",
+            JournalMode::Delete => "delete",
+        }
+    }
+}
+
+/// `PRAGMA synchronous`: how often SQLite waits for the disk.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Synchronous {
+    /// Never waits: a power loss can corrupt the database.
+    Off,
+    /// Waits at checkpoints (in WAL): a power loss may lose the last
+    /// commits, a process crash loses nothing.
+    Normal,
+    /// Waits at every commit.
+    Full,
+}
+
+impl Synchronous {
+    fn as_sql(self) -> &'static str {
+        match self {
+            Synchronous::Off => "OFF",
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        }
+    }
+}
+
+type InitHook = dyn Fn(&Connection) -> rusqlite::Result<()> + Send + Sync;
+
+/// Opens `rusqlite` connections to one database file.
+///
+/// Defaults: read-write, created if missing; `busy_timeout` 5 s (rusqlite's
+/// own default); WAL; `synchronous = NORMAL`; foreign keys on.
+///
+/// ```
+/// use std::time::Duration;
+/// use litepool::{JournalMode, SqliteManager};
+///
+/// let dir = tempfile::tempdir()?;
+/// let manager = SqliteManager::file(dir.path().join("app.db"))
+///     .busy_timeout(Duration::from_secs(2))
+///     .journal_mode(JournalMode::Wal)
+///     .with_init(|conn| conn.execute_batch("PRAGMA cache_size = -4000"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct SqliteManager {
+    path: PathBuf,
+    flags: OpenFlags,
+    busy_timeout: Duration,
+    synchronous: Synchronous,
+    foreign_keys: bool,
+    journal_mode: JournalMode,
+    init: Option<UnmodeledArc<InitHook>>,
+}
+
+impl SqliteManager {
+    /// A manager for the database file at `path` (created if missing).
+    pub fn file(path: impl AsRef<Path>) -> SqliteManager {
+        SqliteManager {
+            path: path.as_ref().to_path_buf(),
+            flags: OpenFlags::default(),
+            busy_timeout: Duration::from_secs(5),
+            synchronous: Synchronous::Normal,
+            foreign_keys: true,
+            journal_mode: JournalMode::Wal,
+            init: None,
+        }
+    }
+
+    /// The open flags (default: read-write, create, no mutex, URI).
+    pub fn flags(mut self, flags: OpenFlags) -> SqliteManager {
+        self.flags = flags;
+        self
+    }
+
+    /// How long SQLite waits for another connection's lock before a
+    /// statement fails with [`ErrorKind::Busy`]. Zero means: fail at once.
+    pub fn busy_timeout(mut self, timeout: Duration) -> SqliteManager {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// `PRAGMA synchronous` for every connection.
+    pub fn synchronous(mut self, synchronous: Synchronous) -> SqliteManager {
+        self.synchronous = synchronous;
+        self
+    }
+
+    /// `PRAGMA foreign_keys` for every connection.
+    pub fn foreign_keys(mut self, on: bool) -> SqliteManager {
+        self.foreign_keys = on;
+        self
+    }
+
+    /// The journal mode, set once in [`Manager::prepare`].
+    pub fn journal_mode(mut self, mode: JournalMode) -> SqliteManager {
+        self.journal_mode = mode;
+        self
+    }
+
+    /// Runs `init` on every new connection, after litepool's own setup. If
+    /// it fails, opening the connection fails with [`ErrorKind::Init`].
+    pub fn with_init<F>(mut self, init: F) -> SqliteManager
+    where
+        F: Fn(&Connection) -> rusqlite::Result<()> + Send + Sync + 'static,
+    {
+        self.init = Some(UnmodeledArc::new(init));
+        self
+    }
+
+    /// The database file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The configured busy timeout.
+    pub fn busy_timeout_value(&self) -> Duration {
+        self.busy_timeout
+    }
+
+    fn read_only(&self) -> bool {
+        self.flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY)
+    }
+
+    /// Opens a connection with the busy timeout already set: every later
+    /// statement, setup included, waits for locks.
+    fn open(&self) -> Result<Connection> {
+        let conn =
+            Connection::open_with_flags(&self.path, self.flags).map_err(|e| self.open_error(e))?;
+        conn.busy_timeout(self.busy_timeout)?;
+        Ok(conn)
+    }
+
+    fn open_error(&self, err: rusqlite::Error) -> Error {
+        Error::from(err).with_context(format!("cannot open database {:?}", self.path.display()))
+    }
+}
+
+impl Manager for SqliteManager {
+    type Connection = Connection;
+
+    /// Validates the path, checks that the file is a database that can be
+    /// written (unless opened read-only), and sets the journal mode once.
+    fn prepare(&self) -> Result<()> {
+        let path = self.path.display();
+        if self.path.as_os_str().is_empty() {
+            return Err(Error::config(
+                "database path is empty; pass a file path such as \"app.db\"",
+            ));
+        }
+        if self.path.is_dir() {
+            return Err(Error::new(
+                ErrorKind::Open,
+                format!(
+                    "cannot open database {path:?}: it is a directory; pass the path of a file inside it"
+                ),
+            ));
+        }
+        let conn = self.open()?;
+        // Reading the schema makes SQLite read page 1: a file that is not a
+        // database fails here, at build time, rather than at first use.
+        conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
+            .map_err(|e| Error::from(e).with_hint(format!("while opening {path:?}")))?;
+        if !self.read_only() && conn.is_readonly(rusqlite::MAIN_DB)? {
+            return Err(Error::new(
+                ErrorKind::ReadOnly,
+                format!(
+                    "database {path:?} can only be opened read-only (check the file's and its \
+                     directory's permissions); make it writable, or open it with \
+                     OpenFlags::SQLITE_OPEN_READ_ONLY and only read"
+                ),
+            ));
+        }
+        if self.read_only() {
+            return Ok(());
+        }
+        let wanted = self.journal_mode.as_sql();
+        let current: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        if !current.eq_ignore_ascii_case(wanted) {
+            let set: String =
+                conn.query_row(&format!("PRAGMA journal_mode = {wanted}"), [], |r| r.get(0))?;
+            if !set.eq_ignore_ascii_case(wanted) {
+                return Err(Error::config(format!(
+                    "database {path:?} stayed in journal mode {set:?} when {wanted:?} was asked \
+                     for; another process may hold it open in that mode, or it is an in-memory \
+                     database"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn connect(&self) -> Result<Connection> {
+        let conn = self.open()?;
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = {}; PRAGMA foreign_keys = {};",
+            self.synchronous.as_sql(),
+            if self.foreign_keys { "ON" } else { "OFF" }
+        ))?;
+        if let Some(init) = &self.init {
+            init(&conn).map_err(|e| {
+                Error::new(
+                    ErrorKind::Init,
+                    format!("the with_init hook failed on a new connection: {e}; fix the hook"),
+                )
+                .with_source(e)
+            })?;
+        }
+        Ok(conn)
+    }
+
+    fn explain(&self, error: Error) -> Error {
+        if error.is_busy() {
+            error.with_hint(format!("the busy timeout is {:?}", self.busy_timeout))
+        } else {
+            error
+        }
+    }
+}
+
+impl fmt::Debug for SqliteManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteManager")
+            .field("path", &self.path)
+            .field("busy_timeout", &self.busy_timeout)
+            .field("synchronous", &self.synchronous)
+            .field("foreign_keys", &self.foreign_keys)
+            .field("journal_mode", &self.journal_mode)
+            .field("init", &self.init.is_some())
+            .finish()
+    }
+}

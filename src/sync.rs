@@ -1,0 +1,172 @@
+//! The sync shim: the one file that names a synchronisation primitive.
+//!
+//! Everything in litepool that locks, waits, counts atomically or spawns a
+//! thread imports it from here. Normally these are `parking_lot` and `std`;
+//! built with `RUSTFLAGS="--cfg loom"` they are `loom`'s, so the loom models in
+//! `tests/loom_*.rs` explore every interleaving of the *real* pool and lock code,
+//! not a copy of it. (The shape follows tokio's `src/loom/` and crossbeam-utils'
+//! `primitive` modules.)
+//!
+//! The API is std-shaped with two deliberate differences, both so that code
+//! elsewhere cannot tell which side it got:
+//!
+//! * [`Mutex::lock`] returns the guard directly. `parking_lot` never poisons,
+//!   and litepool restores its own invariants on unwind (a connection returned
+//!   during a panic is rolled back), so a poisoned lock would only be a dead end.
+//! * [`Condvar`] takes and returns guards by value, as `std` does, and its
+//!   timed wait takes a deadline. Under loom a timed wait never times out (loom
+//!   does not model time), so every waiter in a model needs a thread that
+//!   releases it; timeout paths are tested with real threads instead.
+//!
+//! Keyed on plain `cfg(loom)`, not `cfg(test)`: integration tests build the
+//! library without `cfg(test)`.
+
+pub(crate) use imp::*;
+
+#[cfg(not(loom))]
+mod imp {
+    use std::time::Instant;
+
+    pub(crate) use std::sync::Arc;
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    pub(crate) use std::thread_local;
+
+    pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+
+    /// A mutex whose `lock` cannot fail.
+    #[derive(Debug, Default)]
+    pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Mutex(parking_lot::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock()
+        }
+
+        pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+            self.0.try_lock()
+        }
+    }
+
+    /// A condition variable with std's by-value guard passing.
+    #[derive(Debug, Default)]
+    pub(crate) struct Condvar(parking_lot::Condvar);
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Condvar(parking_lot::Condvar::new())
+        }
+
+        pub(crate) fn wait<'a, T>(&self, mut guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            self.0.wait(&mut guard);
+            guard
+        }
+
+        /// Waits until notified or until `deadline`; `true` means it timed out.
+        pub(crate) fn wait_until<'a, T>(
+            &self,
+            mut guard: MutexGuard<'a, T>,
+            deadline: Instant,
+        ) -> (MutexGuard<'a, T>, bool) {
+            let timed_out = self.0.wait_until(&mut guard, deadline).timed_out();
+            (guard, timed_out)
+        }
+
+        pub(crate) fn notify_one(&self) {
+            self.0.notify_one();
+        }
+
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+}
+
+#[cfg(loom)]
+mod imp {
+    use std::time::Instant;
+
+    pub(crate) use loom::cell::UnsafeCell;
+    pub(crate) use loom::sync::Arc;
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    pub(crate) use loom::thread_local;
+
+    pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
+    /// A mutex whose `lock` cannot fail (loom's poisoning is ignored, as
+    /// `parking_lot` has none).
+    #[derive(Debug)]
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Mutex(loom::sync::Mutex::new(value))
+        }
+
+        #[track_caller]
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        }
+
+        #[track_caller]
+        pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+            match self.0.try_lock() {
+                Ok(guard) => Some(guard),
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            }
+        }
+    }
+
+    #[derive(Debug)]
+    pub(crate) struct Condvar(loom::sync::Condvar);
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Condvar(loom::sync::Condvar::new())
+        }
+
+        #[track_caller]
+        pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            self.0
+                .wait(guard)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        }
+
+        /// Loom does not model time: this waits for a notification and never
+        /// reports a timeout.
+        #[track_caller]
+        pub(crate) fn wait_until<'a, T>(
+            &self,
+            guard: MutexGuard<'a, T>,
+            _deadline: Instant,
+        ) -> (MutexGuard<'a, T>, bool) {
+            (self.wait(guard), false)
+        }
+
+        pub(crate) fn notify_one(&self) {
+            self.0.notify_one();
+        }
+
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+}
+
+/// `std`'s `Arc` even under loom, for immutable configuration (a user's
+/// setup hook) that no model needs to see and that must hold a `dyn` value,
+/// which loom's `Arc` cannot.
+pub(crate) use std::sync::Arc as UnmodeledArc;
+
+/// A process-wide unique number, for telling strategy instances apart in
+/// thread-local storage. Not part of any model: uniqueness is all it gives.
+pub(crate) fn unique_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
