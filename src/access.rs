@@ -56,7 +56,7 @@ pub trait Access: Send + Sync {
 /// pool.write(|c| Ok(c.execute("INSERT INTO t VALUES (?1)", [7])?))?;
 /// let x: i64 = pool.read(|c| Ok(c.query_row("SELECT x FROM t", [], |r| r.get(0))?))?;
 /// assert_eq!(x, 7);
-/// # Ok::<(), litepool::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub trait AccessExt: Access {
     /// Runs `work` on a connection and returns what it returns.

@@ -6,7 +6,7 @@
 //! what the strategies promise:
 //!
 //! * Its state (transaction open or not, rows inserted in it) lives in a
-//!   `loom::cell::UnsafeCell`, and every operation goes through `with` or
+//!   `UnsafeCell` from loom (through `crate::sync`), and every operation goes through `with` or
 //!   `with_mut`. Two threads using one connection without a happens-before
 //!   edge between them make loom fail with `Causality violation`.
 //! * Its [`FakeDatabase`] counts committed rows and has one write lock,

@@ -30,7 +30,7 @@
 //! });
 //! let count: i64 = pool.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM items", [], |r| r.get(0))?))?;
 //! assert_eq!(count, 10);
-//! # Ok::<(), litepool::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 #![warn(missing_docs)]
@@ -54,3 +54,8 @@ pub use per_thread::PerThread;
 pub use pool::{Builder, Pool, Pooled};
 pub use rusqlite;
 pub use strategy::{DynAccess, Sizing, Strategy, strategies};
+
+/// The README's examples, run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

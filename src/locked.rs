@@ -28,7 +28,7 @@ use crate::sync::{Mutex, MutexGuard};
 /// let locked = Locked::open(SqliteManager::file(dir.path().join("l.db")))?;
 /// let n: i64 = locked.with(|conn| Ok(conn.query_row("SELECT 40 + 2", [], |r| r.get(0))?))?;
 /// assert_eq!(n, 42);
-/// # Ok::<(), litepool::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Locked<M: Manager> {
     manager: M,

@@ -44,7 +44,7 @@ thread_local! {
 /// });
 /// let n: i64 = db.read(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))?;
 /// assert_eq!(n, 4);
-/// # Ok::<(), litepool::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct PerThread<M: Manager> {
     id: u64,

@@ -70,7 +70,7 @@ impl<M: Manager> std::fmt::Debug for Strategy<M> {
 ///     let access = (strategy.open)(manager, Sizing::default())?;
 ///     assert_eq!(access.name(), strategy.name);
 /// }
-/// # Ok::<(), litepool::Error>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn strategies<M: Manager>() -> Vec<Strategy<M>> {
     vec![
