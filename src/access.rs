@@ -102,6 +102,13 @@ pub struct State {
     pub waiting: usize,
 }
 
+impl State {
+    /// A snapshot, for strategies written outside litepool.
+    pub fn new(idle: usize, in_use: usize, waiting: usize) -> State {
+        State { idle, in_use, waiting }
+    }
+}
+
 /// The write path shared by every strategy: `BEGIN IMMEDIATE`, the work,
 /// `COMMIT`; on any error, `ROLLBACK` if a transaction is still open. A panic
 /// in `work` leaves the transaction open for the strategy's return path,

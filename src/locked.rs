@@ -13,11 +13,12 @@
 //! connection is closed and the next caller opens a fresh one.
 
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::access::{Access, State, Work, read_on, write_on};
 use crate::error::{Error, Result};
 use crate::manager::{Manager, Transactional};
-use crate::sync::{Mutex, MutexGuard};
+use crate::sync::Mutex;
 
 /// One connection shared through a mutex.
 ///
@@ -57,24 +58,29 @@ impl<M: Manager> Locked<M> {
 
     /// Runs `work` with exclusive use of the connection.
     pub fn with<T>(&self, work: impl FnOnce(&mut M::Connection) -> Result<T>) -> Result<T> {
-        let mut slot = self.lock()?;
-        let conn = slot.conn.as_mut().expect("lock() ensures a connection");
-        work(conn)
-    }
-
-    /// Locks the slot, reopening the connection if a failed reset dropped it.
-    fn lock(&self) -> Result<Restore<'_, M>> {
         let mut slot = self.slot.lock();
         if slot.closed {
             return Err(Error::closed("locked connection"));
         }
-        if slot.conn.is_none() {
-            slot.conn = Some(self.manager.connect()?);
+        let conn = match &mut slot.conn {
+            Some(conn) => conn,
+            // A failed reset dropped the last one: open a fresh one.
+            empty => empty.insert(self.manager.connect()?),
+        };
+        // The panic is caught so that the connection is reset and the lock
+        // released before it goes on: the lock is released normally, never
+        // during unwinding, so it cannot be poisoned (under loom, whose
+        // mutex would be) and the next caller finds a clean connection.
+        let outcome = catch_unwind(AssertUnwindSafe(|| work(conn)));
+        let fit = !(outcome.is_err() || conn.in_transaction()) || self.manager.reset(conn).is_ok();
+        if !fit || self.manager.is_broken(conn) {
+            slot.conn = None;
         }
-        Ok(Restore {
-            slot,
-            manager: &self.manager,
-        })
+        drop(slot);
+        match outcome {
+            Ok(result) => result.map_err(|e| self.manager.explain(e)),
+            Err(panic) => resume_unwind(panic),
+        }
     }
 
     /// Closes the connection; later calls fail with a closed error.
@@ -82,38 +88,6 @@ impl<M: Manager> Locked<M> {
         let mut slot = self.slot.lock();
         slot.closed = true;
         slot.conn = None;
-    }
-}
-
-/// Holds the lock and, on the way out, rolls back any transaction the work
-/// left open, so that the next caller never sees it.
-struct Restore<'a, M: Manager> {
-    slot: MutexGuard<'a, Slot<M::Connection>>,
-    manager: &'a M,
-}
-
-impl<M: Manager> std::ops::Deref for Restore<'_, M> {
-    type Target = Slot<M::Connection>;
-
-    fn deref(&self) -> &Slot<M::Connection> {
-        &self.slot
-    }
-}
-
-impl<M: Manager> std::ops::DerefMut for Restore<'_, M> {
-    fn deref_mut(&mut self) -> &mut Slot<M::Connection> {
-        &mut self.slot
-    }
-}
-
-impl<M: Manager> Drop for Restore<'_, M> {
-    fn drop(&mut self) {
-        let Some(conn) = &self.slot.conn else { return };
-        let fit = !(std::thread::panicking() || conn.in_transaction())
-            || self.manager.reset(conn).is_ok();
-        if !fit || self.manager.is_broken(conn) {
-            self.slot.conn = None;
-        }
     }
 }
 
@@ -125,21 +99,11 @@ impl<M: Manager> Access for Locked<M> {
     }
 
     fn read_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
-        let slot = self.lock()?;
-        read_on(
-            &self.manager,
-            slot.conn.as_ref().expect("lock() ensures a connection"),
-            work,
-        )
+        self.with(|conn| read_on(&self.manager, conn, work))
     }
 
     fn write_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
-        let slot = self.lock()?;
-        write_on(
-            &self.manager,
-            slot.conn.as_ref().expect("lock() ensures a connection"),
-            work,
-        )
+        self.with(|conn| write_on(&self.manager, conn, work))
     }
 
     fn state(&self) -> State {

@@ -69,3 +69,8 @@ pub fn item_ids(path: &Path) -> Vec<i64> {
         .collect::<rusqlite::Result<_>>()
         .expect("rows")
 }
+
+#[cfg(loom)]
+pub mod loom;
+#[cfg(loom)]
+pub mod planted;

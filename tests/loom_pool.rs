@@ -1,0 +1,101 @@
+//! Loom models of the pool and the per-thread strategy, and the planted pool
+//! bugs they must catch. Run with:
+//!
+//! ```sh
+//! RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR=target/loom \
+//!     cargo test --release --test loom_pool
+//! ```
+//!
+//! Each property is written once, in `tests/support/loom.rs`; these tests
+//! run it against a subject. The `///` line of each property states it.
+#![cfg(loom)]
+
+mod support;
+
+use support::loom::assert_caught;
+use support::planted::subject;
+
+/// Generates one test per property for the named subject.
+macro_rules! properties {
+    ($subject:literal: $($property:ident),* $(,)?) => {$(
+        #[test]
+        fn $property() {
+            crate::support::loom::$property(&crate::subject($subject));
+        }
+    )*};
+}
+
+mod pool {
+    properties!("pool":
+        no_connection_is_used_by_two_threads_at_once,
+        connections_in_use_never_exceed_capacity,
+        every_thread_finishes_with_more_threads_than_connections,
+        committed_rows_equal_acknowledged_inserts,
+        a_connection_returned_mid_transaction_is_reset,
+        a_panic_mid_write_leaves_no_open_transaction,
+        close_racing_with_use_answers_every_call,
+        close_wakes_every_waiter,
+        write_transactions_never_mix,
+    );
+}
+
+mod per_thread {
+    properties!("per-thread":
+        no_connection_is_used_by_two_threads_at_once,
+        connections_in_use_never_exceed_capacity,
+        every_thread_finishes_with_more_threads_than_connections,
+        committed_rows_equal_acknowledged_inserts,
+        a_connection_returned_mid_transaction_is_reset,
+        a_panic_mid_write_leaves_no_open_transaction,
+        close_racing_with_use_answers_every_call,
+        write_transactions_never_mix,
+    );
+}
+
+/// The fixed-slot pool the planted bugs are made from passes every property
+/// when no bug is planted: the models fail on the bugs, not on the design.
+#[test]
+fn a_correct_slot_pool_passes_every_property() {
+    support::loom::all_properties(&subject("slot-pool"));
+}
+
+/// Claiming a slot in a second critical section hands one connection to two
+/// threads: a causality violation on the fake connection.
+#[test]
+fn planted_split_claim_is_caught() {
+    assert_caught("planted_child", "split-claim", &["Causality violation"]);
+}
+
+/// Notifying before the connection is released loses the wake-up: deadlock.
+#[test]
+fn planted_notify_before_release_is_caught() {
+    assert_caught("planted_child", "notify-before-release", &["deadlock"]);
+}
+
+/// `notify_one` in `close()` leaves a waiter asleep: deadlock.
+#[test]
+fn planted_notify_one_on_close_is_caught() {
+    let model = assert_caught("planted_child", "notify-one-on-close", &["deadlock"]);
+    assert!(model.ends_with("close_wakes_every_waiter"), "caught by {model}");
+}
+
+/// Skipping the rollback on return hands out someone else's transaction.
+#[test]
+fn planted_no_rollback_on_return_is_caught() {
+    assert_caught("planted_child", "no-rollback-on-return", &["inside someone else's transaction"]);
+}
+
+/// A double decrement on the error path makes `state()` report a count no
+/// schedule could produce.
+#[test]
+fn planted_double_decrement_on_error_is_caught() {
+    assert_caught("planted_child", "double-decrement-on-error", &["impossible state"]);
+}
+
+/// Runs one planted bug through every property; started by the tests above
+/// in a child process.
+#[test]
+#[ignore = "run by the planted_* tests in a child process"]
+fn planted_child() {
+    support::planted::run_planted_child();
+}

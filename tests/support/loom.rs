@@ -1,0 +1,440 @@
+//! The loom harness: one function per property, each generic over the
+//! strategy, so the same property runs against every real strategy and every
+//! planted bug.
+//!
+//! Each model opens a fresh [`FakeDatabase`], runs a few threads through the
+//! strategy's [`Access`] methods, and checks what it states. Every model also
+//! checks, after the strategy is dropped, that every connection opened was
+//! closed exactly once; loom adds its own leak check on `loom::sync::Arc`,
+//! which every fake connection holds.
+//! The fake connection makes any use of one connection by two threads without
+//! a happens-before edge a `Causality violation`, in every model.
+//!
+//! Models with more than two threads run with a preemption bound:
+//! `LOOM_MAX_PREEMPTIONS`, or 3 if it is unset. Two-thread models run
+//! unbounded. Each model prints a `LOOM-ROW` line (model, threads, bound,
+//! iterations, time) that `.ci/loom-table` collects into the README.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
+use std::time::Instant;
+
+use litepool::fake::{FakeConnection, FakeDatabase, FakeManager};
+use litepool::{Access, Result, Sizing, Transactional};
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::thread;
+
+/// A strategy over fake connections.
+pub type Fake = dyn Access<Connection = FakeConnection>;
+
+/// What a model needs to know about the strategy it checks.
+#[derive(Clone, Copy)]
+pub struct Subject {
+    pub name: &'static str,
+    pub open: fn(FakeManager, Sizing) -> Result<Box<Fake>>,
+    /// The most connections it may have in use at once, given a sizing and
+    /// the number of threads.
+    pub capacity: fn(Sizing, usize) -> usize,
+    /// Whether threads can wait in it for a connection (a pool can; a
+    /// locked connection's waiters queue on its lock, per-thread never wait).
+    pub has_waiters: bool,
+    /// Whether its connections live in thread-locals. loom's `join` returns
+    /// before the joined thread's thread-locals are dropped (std's does
+    /// not), so for these the exact open/close count is checked by loom's
+    /// own leak check at the end of each execution instead.
+    pub thread_local_connections: bool,
+}
+
+/// The real strategies, from the one list.
+pub fn real_subjects() -> Vec<Subject> {
+    litepool::strategies::<FakeManager>()
+        .into_iter()
+        .map(|s| match s.name {
+            "pool" => Subject {
+                name: "pool",
+                open: s.open,
+                capacity: |s, _| s.pool_size,
+                has_waiters: true,
+                thread_local_connections: false,
+            },
+            "locked" => Subject {
+                name: "locked",
+                open: s.open,
+                capacity: |_, _| 1,
+                has_waiters: false,
+                thread_local_connections: false,
+            },
+            "per-thread" => Subject {
+                name: "per-thread",
+                open: s.open,
+                capacity: |_, threads| threads,
+                has_waiters: false,
+                thread_local_connections: true,
+            },
+            other => panic!("strategy {other:?} has no loom subject: add it to tests/support/loom.rs"),
+        })
+        .collect()
+}
+
+/// The payload of panics a model plants on purpose; the panic hook keeps
+/// them quiet.
+pub const EXPECTED_PANIC: &str = "litepool model: expected panic";
+
+static ITERATION: StdAtomicUsize = StdAtomicUsize::new(0);
+static MODEL: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let message = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            if message.contains(EXPECTED_PANIC) {
+                return;
+            }
+            let model = MODEL.lock().map(|m| m.clone()).unwrap_or_default();
+            eprintln!("LITEPOOL-CAUGHT model={model} iteration={}", ITERATION.load(StdOrdering::Relaxed));
+            default(info);
+        }));
+    });
+}
+
+/// Runs `body` under loom and prints its cost.
+pub fn check(model: &str, threads: usize, body: impl Fn() + Sync + Send + 'static) {
+    install_panic_hook();
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = if threads <= 2 {
+        None
+    } else {
+        Some(std::env::var("LOOM_MAX_PREEMPTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(3))
+    };
+    let counter = std::sync::Arc::new(StdAtomicUsize::new(0));
+    let iterations = counter.clone();
+    *MODEL.lock().unwrap() = model.to_owned();
+    let started = Instant::now();
+    builder.check(move || {
+        let n = iterations.fetch_add(1, StdOrdering::Relaxed) + 1;
+        ITERATION.store(n, StdOrdering::Relaxed);
+        body()
+    });
+    let bound = builder.preemption_bound.map_or("none".to_owned(), |b| b.to_string());
+    println!(
+        "LOOM-ROW | {model} | {threads} | {bound} | {} | {:.1} s |",
+        counter.load(StdOrdering::Relaxed),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Runs one model of `subject`: a fresh database, the strategy opened with
+/// `sizing`, `body`, then the leak check.
+fn model(
+    subject: &Subject,
+    property: &str,
+    threads: usize,
+    sizing: Sizing,
+    body: impl Fn(Arc<Box<Fake>>, &FakeDatabase) + Sync + Send + 'static,
+) {
+    let subject = *subject;
+    check(&format!("{}::{property}", subject.name), threads, move || {
+        let db = FakeDatabase::new();
+        let access = Arc::new((subject.open)(db.manager(), sizing).expect("open strategy"));
+        body(access.clone(), &db);
+        drop(access);
+        if !subject.thread_local_connections {
+            assert_eq!(db.opened(), db.closed(), "a connection was not closed exactly once");
+        }
+    });
+}
+
+fn insert(c: &FakeConnection) -> Result<()> {
+    c.insert()
+}
+
+/// No connection is ever used by two threads at once.
+pub fn no_connection_is_used_by_two_threads_at_once(subject: &Subject) {
+    model(subject, "no_connection_is_used_by_two_threads_at_once", 3, Sizing::pool_size(2), |access, _| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let access = access.clone();
+                thread::spawn(move || access.write_with(&mut insert))
+            })
+            .collect();
+        access
+            .read_with(&mut |c| {
+                let _ = c.count();
+                Ok(())
+            })
+            .unwrap();
+        for h in handles {
+            h.join().unwrap().unwrap();
+        }
+    });
+}
+
+/// The connections in use never exceed the strategy's capacity, and
+/// `state()` never reports a count no schedule could produce, even when a
+/// work callback fails.
+pub fn connections_in_use_never_exceed_capacity(subject: &Subject) {
+    let sizing = Sizing::pool_size(2);
+    let capacity = (subject.capacity)(sizing, 3);
+    model(subject, "connections_in_use_never_exceed_capacity", 3, sizing, move |access, _| {
+        let inside = Arc::new(AtomicUsize::new(0));
+        let observe = move |access: &Fake, inside: &AtomicUsize| {
+            access.read_with(&mut |_| {
+                let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                assert!(now <= capacity, "{now} connections in use, capacity {capacity}");
+                let state = access.state();
+                assert!(
+                    (1..=capacity).contains(&state.in_use) && state.idle + state.in_use <= capacity,
+                    "impossible state {state:?} with capacity {capacity} while holding one"
+                );
+                inside.fetch_sub(1, Ordering::SeqCst);
+                Ok(())
+            })
+        };
+        let handles: Vec<_> = (0..2)
+            .map(|i| {
+                let (access, inside) = (access.clone(), inside.clone());
+                thread::spawn(move || {
+                    if i == 0 {
+                        let failed = access.read_with(&mut |c| c.fail());
+                        assert!(failed.is_err());
+                    }
+                    observe(&**access, &inside)
+                })
+            })
+            .collect();
+        observe(&**access, &inside).unwrap();
+        for h in handles {
+            h.join().unwrap().unwrap();
+        }
+        let state = access.state();
+        assert_eq!(state.in_use, 0, "{state:?} after every thread returned");
+        assert!(state.idle <= capacity, "{state:?}");
+    });
+}
+
+/// With more threads than connections, every thread finishes: no lost
+/// wake-up, no deadlock.
+pub fn every_thread_finishes_with_more_threads_than_connections(subject: &Subject) {
+    model(subject, "every_thread_finishes_with_more_threads_than_connections", 3, Sizing::pool_size(1), |access, db| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let access = access.clone();
+                thread::spawn(move || {
+                    access.write_with(&mut insert)?;
+                    access.write_with(&mut insert)
+                })
+            })
+            .collect();
+        access.write_with(&mut insert).unwrap();
+        for h in handles {
+            h.join().unwrap().unwrap();
+        }
+        assert_eq!(db.committed(), 5);
+    });
+}
+
+/// The committed count equals the acknowledged inserts: none lost, none
+/// doubled, none from a failed write.
+pub fn committed_rows_equal_acknowledged_inserts(subject: &Subject) {
+    model(subject, "committed_rows_equal_acknowledged_inserts", 3, Sizing::pool_size(2), |access, db| {
+        let batch = {
+            let access = access.clone();
+            thread::spawn(move || {
+                access.write_with(&mut |c| {
+                    c.insert()?;
+                    c.insert()
+                })
+                .map(|()| 2)
+            })
+        };
+        let failing = {
+            let access = access.clone();
+            thread::spawn(move || {
+                let result = access.write_with(&mut |c| {
+                    c.insert()?;
+                    c.fail()
+                });
+                assert!(result.is_err(), "the failing write was acknowledged");
+                0
+            })
+        };
+        let mut acknowledged = access.write_with(&mut insert).map(|()| 1).unwrap();
+        acknowledged += batch.join().unwrap().unwrap() + failing.join().unwrap();
+        assert_eq!(db.committed(), acknowledged);
+    });
+}
+
+fn assert_clean(c: &FakeConnection) -> Result<()> {
+    assert!(!c.in_transaction(), "handed a connection inside someone else's transaction");
+    assert_eq!(c.pending(), 0, "handed someone else's uncommitted rows");
+    Ok(())
+}
+
+/// A connection given back inside an open transaction is never handed to
+/// the next thread with that transaction still open.
+pub fn a_connection_returned_mid_transaction_is_reset(subject: &Subject) {
+    model(subject, "a_connection_returned_mid_transaction_is_reset", 2, Sizing::pool_size(1), |access, db| {
+        let leaver = {
+            let access = access.clone();
+            thread::spawn(move || {
+                access.read_with(&mut |c| {
+                    c.begin_immediate()?;
+                    c.insert()
+                })
+            })
+        };
+        access.read_with(&mut assert_clean).unwrap();
+        leaver.join().unwrap().unwrap();
+        access.read_with(&mut assert_clean).unwrap();
+        assert_eq!(db.committed(), 0, "the abandoned transaction was committed");
+    });
+}
+
+/// A connection held by a thread that panics mid-write is never handed on
+/// with that transaction open, and its rows are not committed.
+pub fn a_panic_mid_write_leaves_no_open_transaction(subject: &Subject) {
+    model(subject, "a_panic_mid_write_leaves_no_open_transaction", 2, Sizing::pool_size(1), |access, db| {
+        let panicker = {
+            let access = access.clone();
+            thread::spawn(move || {
+                let outcome = catch_unwind(AssertUnwindSafe(|| {
+                    access.write_with(&mut |c| {
+                        c.insert()?;
+                        panic!("{EXPECTED_PANIC}");
+                    })
+                }));
+                assert!(outcome.is_err(), "the planted panic did not happen");
+            })
+        };
+        access.read_with(&mut assert_clean).unwrap();
+        panicker.join().unwrap();
+        access.read_with(&mut assert_clean).unwrap();
+        access.write_with(&mut insert).unwrap();
+        assert_eq!(db.committed(), 1, "rows of the panicked write were committed");
+    });
+}
+
+/// `close()` racing with reads and writes: every call either succeeds or
+/// fails with a closed error, and every connection is closed exactly once.
+pub fn close_racing_with_use_answers_every_call(subject: &Subject) {
+    model(subject, "close_racing_with_use_answers_every_call", 3, Sizing::pool_size(1), |access, db| {
+        let writer = {
+            let access = access.clone();
+            thread::spawn(move || access.write_with(&mut insert))
+        };
+        let reader = {
+            let access = access.clone();
+            thread::spawn(move || access.read_with(&mut |_| Ok(())))
+        };
+        access.close();
+        let wrote = writer.join().unwrap();
+        let read = reader.join().unwrap();
+        for result in [&wrote, &read] {
+            if let Err(e) = result {
+                assert!(e.is_closed(), "{e}");
+            }
+        }
+        assert_eq!(db.committed(), usize::from(wrote.is_ok()));
+        assert!(access.read_with(&mut |_| Ok(())).unwrap_err().is_closed());
+    });
+}
+
+/// `close()` wakes every thread waiting for a connection, and each fails
+/// with a closed error (strategies with waiters only).
+pub fn close_wakes_every_waiter(subject: &Subject) {
+    assert!(subject.has_waiters, "{} has no waiters", subject.name);
+    model(subject, "close_wakes_every_waiter", 3, Sizing::pool_size(1), |access, _| {
+        // The main thread holds the only connection while the waiters wait,
+        // closes, and joins them before giving it back: only close() can
+        // release them.
+        access
+            .read_with(&mut |_| {
+                let waiters: Vec<_> = (0..2)
+                    .map(|_| {
+                        let access = access.clone();
+                        thread::spawn(move || access.read_with(&mut |_| Ok(())))
+                    })
+                    .collect();
+                access.close();
+                for w in waiters {
+                    assert!(w.join().unwrap().unwrap_err().is_closed());
+                }
+                Ok(())
+            })
+            .unwrap();
+    });
+}
+
+/// Two threads' write transactions never mix: each sees exactly its own
+/// pending rows, and both commit.
+pub fn write_transactions_never_mix(subject: &Subject) {
+    model(subject, "write_transactions_never_mix", 2, Sizing::pool_size(1), |access, db| {
+        let mut two_rows = |c: &FakeConnection| {
+            c.insert()?;
+            c.insert()?;
+            assert_eq!(c.pending(), 2, "another thread's rows are in this transaction");
+            Ok(())
+        };
+        let other = {
+            let access = access.clone();
+            thread::spawn(move || access.write_with(&mut two_rows))
+        };
+        access.write_with(&mut two_rows).unwrap();
+        other.join().unwrap().unwrap();
+        assert_eq!(db.committed(), 4);
+    });
+}
+
+/// Every generic property, in the order a planted bug is run through them.
+pub fn all_properties(subject: &Subject) {
+    no_connection_is_used_by_two_threads_at_once(subject);
+    a_connection_returned_mid_transaction_is_reset(subject);
+    a_panic_mid_write_leaves_no_open_transaction(subject);
+    write_transactions_never_mix(subject);
+    committed_rows_equal_acknowledged_inserts(subject);
+    connections_in_use_never_exceed_capacity(subject);
+    every_thread_finishes_with_more_threads_than_connections(subject);
+    close_racing_with_use_answers_every_call(subject);
+    if subject.has_waiters {
+        close_wakes_every_waiter(subject);
+    }
+}
+
+/// The variable naming the planted bug a child process runs.
+pub const PLANTED_VAR: &str = "LITEPOOL_PLANTED";
+
+/// Runs the planted bug `bug` through the properties in a child process
+/// (loom can abort the process on some failures, loom#291, which
+/// `#[should_panic]` cannot catch), and asserts that a model failed with one
+/// of `expected` in its output. Returns the model that caught it.
+pub fn assert_caught(child_test: &str, bug: &str, expected: &[&str]) -> String {
+    let output = Command::new(std::env::current_exe().expect("test binary path"))
+        .args([child_test, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(PLANTED_VAR, bug)
+        .output()
+        .expect("run the child test process");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(!output.status.success(), "planted bug {bug} was NOT caught; the models passed:\n{text}");
+    assert!(
+        expected.iter().any(|e| text.contains(e)),
+        "planted bug {bug} failed, but not with any of {expected:?}:\n{text}"
+    );
+    let caught = text
+        .lines()
+        .find_map(|l| l.strip_prefix("LITEPOOL-CAUGHT "))
+        .unwrap_or_else(|| panic!("no LITEPOOL-CAUGHT line for {bug}:\n{text}"))
+        .to_owned();
+    let (model, iteration) = caught.split_once(" iteration=").expect("caught line format");
+    let model = model.trim_start_matches("model=");
+    println!("LOOM-PLANTED | {bug} | {model} | {iteration} |");
+    model.to_owned()
+}

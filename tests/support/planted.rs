@@ -1,0 +1,280 @@
+//! Planted bugs: realistic mistakes in pool and lock code, each of which the
+//! loom models must catch. They are written against loom directly (test code
+//! may name it) and implement `litepool::Access`, so they run through exactly
+//! the properties the real strategies pass.
+//!
+//! `PlantedPool` is a fixed-slot pool: connections stay in an array and a
+//! checkout is an index, the design where these mistakes are easiest to make.
+//! With no bug planted it passes every property (`a_correct_slot_pool_passes`
+//! in `tests/loom_pool.rs` shows the properties are not merely failing on
+//! the design).
+
+use litepool::fake::{FakeConnection, FakeManager};
+use litepool::{Access, Error, ErrorKind, Manager, Result, Sizing, State, Transactional, Work};
+use loom::sync::{Condvar, Mutex};
+
+use crate::support::loom::{Fake, Subject};
+
+/// Claims `Sync` for a value that is not: the tutorial's shared connection.
+pub struct ForceSync<T>(pub T);
+
+// SAFETY: none. This is the bug: every access to the inner value must be
+// serialised by hand, and the models show where it is not.
+unsafe impl<T> Sync for ForceSync<T> {}
+
+/// The mistakes a slot pool can make.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolBug {
+    None,
+    /// Finds a free slot in one critical section and claims it in a second.
+    SplitClaim,
+    /// Notifies a waiter before the connection is back in its slot.
+    NotifyBeforeRelease,
+    /// `close()` wakes one waiter (`notify_one`) where it must wake all.
+    NotifyOneOnClose,
+    /// Returns a connection without rolling back its open transaction.
+    NoRollbackOnReturn,
+    /// Decrements the checked-out count twice when the work failed.
+    DoubleDecrementOnError,
+}
+
+pub struct PlantedPool {
+    bug: PoolBug,
+    conns: Vec<ForceSync<FakeConnection>>,
+    slots: Mutex<Slots>,
+    cond: Condvar,
+}
+
+struct Slots {
+    busy: Vec<bool>,
+    in_use: usize,
+    waiting: usize,
+    closed: bool,
+}
+
+impl PlantedPool {
+    pub fn open(bug: PoolBug, manager: FakeManager, size: usize) -> Result<PlantedPool> {
+        let conns = (0..size).map(|_| manager.connect().map(ForceSync)).collect::<Result<Vec<_>>>()?;
+        Ok(PlantedPool {
+            bug,
+            conns,
+            slots: Mutex::new(Slots { busy: vec![false; size], in_use: 0, waiting: 0, closed: false }),
+            cond: Condvar::new(),
+        })
+    }
+
+    fn acquire(&self) -> Result<Checkout<'_>> {
+        let mut slots = self.slots.lock().unwrap();
+        loop {
+            if slots.closed {
+                return Err(Error::new(ErrorKind::Closed, "planted pool is closed"));
+            }
+            if let Some(i) = slots.busy.iter().position(|busy| !busy) {
+                if self.bug == PoolBug::SplitClaim {
+                    drop(slots);
+                    slots = self.slots.lock().unwrap();
+                }
+                slots.busy[i] = true;
+                slots.in_use += 1;
+                return Ok(Checkout { pool: self, slot: i, failed: false });
+            }
+            slots.waiting += 1;
+            slots = self.cond.wait(slots).unwrap();
+            slots.waiting -= 1;
+        }
+    }
+
+    fn release(&self, slot: usize, failed: bool) {
+        let conn = &self.conns[slot].0;
+        if self.bug != PoolBug::NoRollbackOnReturn && (std::thread::panicking() || conn.in_transaction()) {
+            let _ = conn.rollback();
+        }
+        if self.bug == PoolBug::NotifyBeforeRelease {
+            self.cond.notify_one();
+        }
+        let mut slots = self.slots.lock().unwrap();
+        slots.busy[slot] = false;
+        slots.in_use = slots.in_use.wrapping_sub(1);
+        if failed && self.bug == PoolBug::DoubleDecrementOnError {
+            slots.in_use = slots.in_use.wrapping_sub(1);
+        }
+        drop(slots);
+        if self.bug != PoolBug::NotifyBeforeRelease {
+            self.cond.notify_one();
+        }
+    }
+}
+
+struct Checkout<'a> {
+    pool: &'a PlantedPool,
+    slot: usize,
+    failed: bool,
+}
+
+impl Checkout<'_> {
+    fn conn(&self) -> &FakeConnection {
+        &self.pool.conns[self.slot].0
+    }
+}
+
+impl Drop for Checkout<'_> {
+    fn drop(&mut self) {
+        self.pool.release(self.slot, self.failed);
+    }
+}
+
+impl Access for PlantedPool {
+    type Connection = FakeConnection;
+
+    fn name(&self) -> &str {
+        "planted-pool"
+    }
+
+    fn read_with(&self, work: Work<'_, FakeConnection>) -> Result<()> {
+        let mut checkout = self.acquire()?;
+        let result = work(checkout.conn());
+        checkout.failed = result.is_err();
+        result
+    }
+
+    fn write_with(&self, work: Work<'_, FakeConnection>) -> Result<()> {
+        let mut checkout = self.acquire()?;
+        let conn = checkout.conn();
+        conn.begin_immediate()?;
+        let result = work(conn).and_then(|()| conn.commit());
+        if result.is_err() && conn.in_transaction() {
+            let _ = conn.rollback();
+        }
+        checkout.failed = result.is_err();
+        result
+    }
+
+    fn state(&self) -> State {
+        let slots = self.slots.lock().unwrap();
+        State::new(slots.busy.iter().filter(|b| !**b).count(), slots.in_use, slots.waiting)
+    }
+
+    fn close(&self) {
+        self.slots.lock().unwrap().closed = true;
+        if self.bug == PoolBug::NotifyOneOnClose {
+            self.cond.notify_one();
+        } else {
+            self.cond.notify_all();
+        }
+    }
+}
+
+/// A locked connection that releases its lock before `COMMIT`.
+pub struct UnlockBeforeCommit {
+    conn: ForceSync<FakeConnection>,
+    lock: Mutex<bool>,
+}
+
+impl Access for UnlockBeforeCommit {
+    type Connection = FakeConnection;
+
+    fn name(&self) -> &str {
+        "unlock-before-commit"
+    }
+
+    fn read_with(&self, work: Work<'_, FakeConnection>) -> Result<()> {
+        let closed = self.lock.lock().unwrap();
+        if *closed {
+            return Err(Error::new(ErrorKind::Closed, "closed"));
+        }
+        let result = work(&self.conn.0);
+        if self.conn.0.in_transaction() {
+            let _ = self.conn.0.rollback();
+        }
+        result
+    }
+
+    fn write_with(&self, work: Work<'_, FakeConnection>) -> Result<()> {
+        let closed = self.lock.lock().unwrap();
+        if *closed {
+            return Err(Error::new(ErrorKind::Closed, "closed"));
+        }
+        let conn = &self.conn.0;
+        conn.begin_immediate()?;
+        if let Err(e) = work(conn) {
+            let _ = conn.rollback();
+            return Err(e);
+        }
+        drop(closed); // the bug: the transaction is still open
+        conn.commit()
+    }
+
+    fn state(&self) -> State {
+        State::default()
+    }
+
+    fn close(&self) {
+        *self.lock.lock().unwrap() = true;
+    }
+}
+
+fn pool_subject(name: &'static str, open: fn(FakeManager, Sizing) -> Result<Box<Fake>>) -> Subject {
+    Subject { name, open, capacity: |s, _| s.pool_size, has_waiters: true, thread_local_connections: false }
+}
+
+/// Every planted bug, by name.
+pub fn planted_subjects() -> Vec<Subject> {
+    vec![
+        pool_subject("slot-pool", |m, s| Ok(Box::new(PlantedPool::open(PoolBug::None, m, s.pool_size)?))),
+        pool_subject("split-claim", |m, s| Ok(Box::new(PlantedPool::open(PoolBug::SplitClaim, m, s.pool_size)?))),
+        pool_subject("notify-before-release", |m, s| {
+            Ok(Box::new(PlantedPool::open(PoolBug::NotifyBeforeRelease, m, s.pool_size)?))
+        }),
+        pool_subject("notify-one-on-close", |m, s| {
+            Ok(Box::new(PlantedPool::open(PoolBug::NotifyOneOnClose, m, s.pool_size)?))
+        }),
+        pool_subject("no-rollback-on-return", |m, s| {
+            Ok(Box::new(PlantedPool::open(PoolBug::NoRollbackOnReturn, m, s.pool_size)?))
+        }),
+        pool_subject("double-decrement-on-error", |m, s| {
+            Ok(Box::new(PlantedPool::open(PoolBug::DoubleDecrementOnError, m, s.pool_size)?))
+        }),
+        Subject {
+            name: "unlock-before-commit",
+            open: |m, _| Ok(Box::new(UnlockBeforeCommit { conn: ForceSync(m.connect()?), lock: Mutex::new(false) })),
+            capacity: |_, _| 1,
+            has_waiters: false,
+            thread_local_connections: false,
+        },
+    ]
+}
+
+/// The subject named `name`, real or planted.
+pub fn subject(name: &str) -> Subject {
+    crate::support::loom::real_subjects()
+        .into_iter()
+        .chain(planted_subjects())
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no loom subject named {name:?}"))
+}
+
+/// The tutorial's unsafe example, done by force: one connection shared by
+/// two threads with no lock at all.
+pub fn tutorial_shared_connection() {
+    crate::support::loom::check("tutorial::shared_connection_without_a_lock", 2, || {
+        let db = litepool::fake::FakeDatabase::new();
+        let shared = loom::sync::Arc::new(ForceSync(db.manager().connect().unwrap()));
+        let other = {
+            let shared = shared.clone();
+            loom::thread::spawn(move || shared.0.insert())
+        };
+        shared.0.insert().unwrap();
+        other.join().unwrap().unwrap();
+    });
+}
+
+/// Runs what the child process was asked for in `LITEPOOL_PLANTED`.
+pub fn run_planted_child() {
+    let name = std::env::var(crate::support::loom::PLANTED_VAR)
+        .expect("run by the planted_* tests in a child process, with LITEPOOL_PLANTED set");
+    if name == "tutorial-shared-connection" {
+        tutorial_shared_connection();
+    } else {
+        crate::support::loom::all_properties(&subject(&name));
+    }
+}
