@@ -105,7 +105,11 @@ pub struct State {
 impl State {
     /// A snapshot, for strategies written outside litepool.
     pub fn new(idle: usize, in_use: usize, waiting: usize) -> State {
-        State { idle, in_use, waiting }
+        State {
+            idle,
+            in_use,
+            waiting,
+        }
     }
 }
 

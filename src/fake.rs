@@ -41,6 +41,7 @@ struct DbState {
     writer_held: bool,
     opened: usize,
     closed: usize,
+    failing_connects: usize,
 }
 
 impl FakeDatabase {
@@ -72,6 +73,12 @@ impl FakeDatabase {
     /// Connections dropped so far.
     pub fn closed(&self) -> usize {
         self.inner.state.lock().closed
+    }
+
+    /// Makes the next `n` connection attempts fail, as a failing
+    /// `with_init` hook would.
+    pub fn fail_connects(&self, n: usize) {
+        self.inner.state.lock().failing_connects = n;
     }
 
     fn take_write_lock(&self) {
@@ -108,7 +115,16 @@ impl Manager for FakeManager {
     type Connection = FakeConnection;
 
     fn connect(&self) -> Result<FakeConnection> {
-        self.db.inner.state.lock().opened += 1;
+        let mut state = self.db.inner.state.lock();
+        if state.failing_connects > 0 {
+            state.failing_connects -= 1;
+            return Err(Error::new(
+                ErrorKind::Init,
+                "fake connect failed on purpose",
+            ));
+        }
+        state.opened += 1;
+        drop(state);
         Ok(FakeConnection {
             db: self.db.clone(),
             state: UnsafeCell::new(ConnState::default()),

@@ -11,6 +11,7 @@
 
 use litepool::fake::{FakeConnection, FakeManager};
 use litepool::{Access, Error, ErrorKind, Manager, Result, Sizing, State, Transactional, Work};
+use loom::cell::UnsafeCell;
 use loom::sync::{Condvar, Mutex};
 
 use crate::support::loom::{Fake, Subject};
@@ -34,13 +35,24 @@ pub enum PoolBug {
     NotifyOneOnClose,
     /// Returns a connection without rolling back its open transaction.
     NoRollbackOnReturn,
+    /// Rolls back only when the work returned an error, so a panic, which
+    /// returns nothing, hands its transaction on.
+    ResetOnlyOnError,
     /// Decrements the checked-out count twice when the work failed.
     DoubleDecrementOnError,
+    /// Commits in a `finally`, whether or not the work succeeded.
+    CommitOnError,
+    /// Hands out an idle connection before checking whether it is closed.
+    IdleBeforeClosedCheck,
+    /// Keeps the slot claimed when opening its connection fails.
+    LeakSlotOnFailedOpen,
 }
 
+/// A fixed-slot pool whose connections are opened on a slot's first claim.
 pub struct PlantedPool {
     bug: PoolBug,
-    conns: Vec<ForceSync<FakeConnection>>,
+    manager: FakeManager,
+    conns: Vec<ForceSync<UnsafeCell<Option<FakeConnection>>>>,
     slots: Mutex<Slots>,
     cond: Condvar,
 }
@@ -54,29 +66,71 @@ struct Slots {
 
 impl PlantedPool {
     pub fn open(bug: PoolBug, manager: FakeManager, size: usize) -> Result<PlantedPool> {
-        let conns = (0..size).map(|_| manager.connect().map(ForceSync)).collect::<Result<Vec<_>>>()?;
         Ok(PlantedPool {
             bug,
-            conns,
-            slots: Mutex::new(Slots { busy: vec![false; size], in_use: 0, waiting: 0, closed: false }),
+            manager,
+            conns: (0..size)
+                .map(|_| ForceSync(UnsafeCell::new(None)))
+                .collect(),
+            slots: Mutex::new(Slots {
+                busy: vec![false; size],
+                in_use: 0,
+                waiting: 0,
+                closed: false,
+            }),
             cond: Condvar::new(),
         })
     }
 
     fn acquire(&self) -> Result<Checkout<'_>> {
+        let slot = self.claim()?;
+        // The slot is ours: open its connection outside the lock.
+        let opened = self.conns[slot].0.with_mut(|conn| {
+            // SAFETY: the claimed slot is exclusively ours (unless a planted
+            // bug says otherwise, which loom then reports).
+            let conn = unsafe { &mut *conn };
+            if conn.is_none() {
+                *conn = Some(self.manager.connect()?);
+            }
+            Ok(())
+        });
+        if let Err(e) = opened {
+            if self.bug != PoolBug::LeakSlotOnFailedOpen {
+                self.free(slot, false);
+            }
+            return Err(e);
+        }
+        Ok(Checkout {
+            pool: self,
+            slot,
+            failed: false,
+        })
+    }
+
+    fn claim(&self) -> Result<usize> {
         let mut slots = self.slots.lock().unwrap();
         loop {
+            let free = slots.busy.iter().position(|busy| !busy);
+            if self.bug == PoolBug::IdleBeforeClosedCheck {
+                // SAFETY: a free slot is written only by whoever claims it.
+                let idle = free.filter(|&i| self.conns[i].0.with(|c| unsafe { (*c).is_some() }));
+                if let Some(i) = idle {
+                    slots.busy[i] = true;
+                    slots.in_use += 1;
+                    return Ok(i);
+                }
+            }
             if slots.closed {
                 return Err(Error::new(ErrorKind::Closed, "planted pool is closed"));
             }
-            if let Some(i) = slots.busy.iter().position(|busy| !busy) {
+            if let Some(i) = free {
                 if self.bug == PoolBug::SplitClaim {
                     drop(slots);
                     slots = self.slots.lock().unwrap();
                 }
                 slots.busy[i] = true;
                 slots.in_use += 1;
-                return Ok(Checkout { pool: self, slot: i, failed: false });
+                return Ok(i);
             }
             slots.waiting += 1;
             slots = self.cond.wait(slots).unwrap();
@@ -84,11 +138,29 @@ impl PlantedPool {
         }
     }
 
-    fn release(&self, slot: usize, failed: bool) {
-        let conn = &self.conns[slot].0;
-        if self.bug != PoolBug::NoRollbackOnReturn && (std::thread::panicking() || conn.in_transaction()) {
+    fn conn(&self, slot: usize) -> &FakeConnection {
+        // SAFETY: the slot's connection was opened by `acquire` and is not
+        // replaced while the pool lives.
+        let conn = self.conns[slot]
+            .0
+            .with(|c| unsafe { (*c).as_ref().expect("opened by acquire") as *const _ });
+        unsafe { &*conn }
+    }
+
+    fn release(&self, slot: usize, failed: bool, panicking: bool) {
+        let conn = self.conn(slot);
+        let reset = match self.bug {
+            PoolBug::NoRollbackOnReturn => false,
+            PoolBug::ResetOnlyOnError => failed,
+            _ => panicking || conn.in_transaction(),
+        };
+        if reset && conn.in_transaction() {
             let _ = conn.rollback();
         }
+        self.free(slot, failed);
+    }
+
+    fn free(&self, slot: usize, failed: bool) {
         if self.bug == PoolBug::NotifyBeforeRelease {
             self.cond.notify_one();
         }
@@ -113,13 +185,14 @@ struct Checkout<'a> {
 
 impl Checkout<'_> {
     fn conn(&self) -> &FakeConnection {
-        &self.pool.conns[self.slot].0
+        self.pool.conn(self.slot)
     }
 }
 
 impl Drop for Checkout<'_> {
     fn drop(&mut self) {
-        self.pool.release(self.slot, self.failed);
+        self.pool
+            .release(self.slot, self.failed, std::thread::panicking());
     }
 }
 
@@ -141,7 +214,13 @@ impl Access for PlantedPool {
         let mut checkout = self.acquire()?;
         let conn = checkout.conn();
         conn.begin_immediate()?;
-        let result = work(conn).and_then(|()| conn.commit());
+        let result = if self.bug == PoolBug::CommitOnError {
+            let result = work(conn);
+            conn.commit()?;
+            result
+        } else {
+            work(conn).and_then(|()| conn.commit())
+        };
         if result.is_err() && conn.in_transaction() {
             let _ = conn.rollback();
         }
@@ -151,7 +230,11 @@ impl Access for PlantedPool {
 
     fn state(&self) -> State {
         let slots = self.slots.lock().unwrap();
-        State::new(slots.busy.iter().filter(|b| !**b).count(), slots.in_use, slots.waiting)
+        State::new(
+            slots.busy.iter().filter(|b| !**b).count(),
+            slots.in_use,
+            slots.waiting,
+        )
     }
 
     fn close(&self) {
@@ -214,29 +297,43 @@ impl Access for UnlockBeforeCommit {
 }
 
 fn pool_subject(name: &'static str, open: fn(FakeManager, Sizing) -> Result<Box<Fake>>) -> Subject {
-    Subject { name, open, capacity: |s, _| s.pool_size, has_waiters: true, thread_local_connections: false }
+    Subject {
+        name,
+        open,
+        capacity: |s, _| s.pool_size,
+        has_waiters: true,
+        thread_local_connections: false,
+    }
 }
 
 /// Every planted bug, by name.
 pub fn planted_subjects() -> Vec<Subject> {
+    macro_rules! pool {
+        ($name:literal, $bug:ident) => {
+            pool_subject($name, |m, s| {
+                Ok(Box::new(PlantedPool::open(PoolBug::$bug, m, s.pool_size)?))
+            })
+        };
+    }
     vec![
-        pool_subject("slot-pool", |m, s| Ok(Box::new(PlantedPool::open(PoolBug::None, m, s.pool_size)?))),
-        pool_subject("split-claim", |m, s| Ok(Box::new(PlantedPool::open(PoolBug::SplitClaim, m, s.pool_size)?))),
-        pool_subject("notify-before-release", |m, s| {
-            Ok(Box::new(PlantedPool::open(PoolBug::NotifyBeforeRelease, m, s.pool_size)?))
-        }),
-        pool_subject("notify-one-on-close", |m, s| {
-            Ok(Box::new(PlantedPool::open(PoolBug::NotifyOneOnClose, m, s.pool_size)?))
-        }),
-        pool_subject("no-rollback-on-return", |m, s| {
-            Ok(Box::new(PlantedPool::open(PoolBug::NoRollbackOnReturn, m, s.pool_size)?))
-        }),
-        pool_subject("double-decrement-on-error", |m, s| {
-            Ok(Box::new(PlantedPool::open(PoolBug::DoubleDecrementOnError, m, s.pool_size)?))
-        }),
+        pool!("slot-pool", None),
+        pool!("split-claim", SplitClaim),
+        pool!("notify-before-release", NotifyBeforeRelease),
+        pool!("notify-one-on-close", NotifyOneOnClose),
+        pool!("no-rollback-on-return", NoRollbackOnReturn),
+        pool!("reset-only-on-error", ResetOnlyOnError),
+        pool!("double-decrement-on-error", DoubleDecrementOnError),
+        pool!("commit-on-error", CommitOnError),
+        pool!("idle-before-closed-check", IdleBeforeClosedCheck),
+        pool!("leak-slot-on-failed-open", LeakSlotOnFailedOpen),
         Subject {
             name: "unlock-before-commit",
-            open: |m, _| Ok(Box::new(UnlockBeforeCommit { conn: ForceSync(m.connect()?), lock: Mutex::new(false) })),
+            open: |m, _| {
+                Ok(Box::new(UnlockBeforeCommit {
+                    conn: ForceSync(m.connect()?),
+                    lock: Mutex::new(false),
+                }))
+            },
             capacity: |_, _| 1,
             has_waiters: false,
             thread_local_connections: false,
@@ -270,11 +367,14 @@ pub fn tutorial_shared_connection() {
 
 /// Runs what the child process was asked for in `LITEPOOL_PLANTED`.
 pub fn run_planted_child() {
-    let name = std::env::var(crate::support::loom::PLANTED_VAR)
+    use crate::support::loom::{PLANTED_VAR, PROPERTY_VAR, all_properties, property};
+    let name = std::env::var(PLANTED_VAR)
         .expect("run by the planted_* tests in a child process, with LITEPOOL_PLANTED set");
     if name == "tutorial-shared-connection" {
         tutorial_shared_connection();
+    } else if let Ok(only) = std::env::var(PROPERTY_VAR) {
+        property(&only)(&subject(&name));
     } else {
-        crate::support::loom::all_properties(&subject(&name));
+        all_properties(&subject(&name));
     }
 }
