@@ -273,7 +273,7 @@ impl Manager for SqliteManager {
         // Reading the schema makes SQLite read page 1: a file that is not a
         // database fails here, at build time, rather than at first use.
         conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
-            .map_err(|e| Error::from(e).with_hint(format!("while opening {path:?}")))?;
+            .map_err(|e| Error::from(e).with_context(format!("cannot open database {path:?}")))?;
         if !self.read_only() && conn.is_readonly(rusqlite::MAIN_DB)? {
             return Err(Error::new(
                 ErrorKind::ReadOnly,

@@ -11,6 +11,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use litepool::{AccessExt, ErrorKind, Locked, PerThread, Pool, Sizing, SqliteManager, strategies};
 use support::{Sqlite, TempDb, count_items, create_items};
 
+/// Prints a row of the README's bad-input table (`bash .ci/faults-table`).
+fn report(input: &str, err: &litepool::Error) {
+    println!(
+        "BAD-INPUT | {input} | `{:?}` | {} |",
+        err.kind(),
+        err.to_string().replace('|', "\\|")
+    );
+}
+
 /// Asserts that `access` can still write and read.
 fn still_works(access: &Sqlite) {
     create_items(access).expect("create table after the bad input");
@@ -41,6 +50,7 @@ fn zero_max_size_is_a_config_error() {
             .contains("max_size must be at least 1, got 0"),
         "{err}"
     );
+    report("`max_size(0)`", &err);
     let pool = Pool::builder()
         .max_size(1)
         .build(db.manager("a.db"))
@@ -77,6 +87,7 @@ fn min_idle_above_max_size_is_a_config_error() {
             .contains("min_idle (3) is larger than max_size (2)"),
         "{err}"
     );
+    report("`min_idle(3)` with `max_size(2)`", &err);
 }
 
 /// An empty path is refused before SQLite sees it (SQLite would silently
@@ -92,6 +103,9 @@ fn empty_path_is_a_config_error() {
             err.to_string().contains("database path is empty"),
             "{name}: {err}"
         );
+        if name == "pool" {
+            report("empty path `\"\"`", &err);
+        }
     }
 }
 
@@ -114,6 +128,9 @@ fn missing_directory_is_an_open_error() {
             message.contains("check that the directory exists"),
             "{message}"
         );
+        if name == "pool" {
+            report("path in a directory that does not exist", &err);
+        }
     }
     fs::create_dir_all(db.path("no/such/dir")).unwrap();
     still_works(&Pool::new(SqliteManager::file(&path)).expect("opens once the directory exists"));
@@ -129,6 +146,9 @@ fn directory_as_database_is_an_open_error() {
             .unwrap_or_else(|| panic!("{name}: directory accepted"));
         assert!(err.is_open(), "{name}: {err}");
         assert!(err.to_string().contains("it is a directory"), "{err}");
+        if name == "pool" {
+            report("path that is a directory", &err);
+        }
     }
 }
 
@@ -149,6 +169,9 @@ fn non_sqlite_file_is_a_corrupt_error_at_build_time() {
             .unwrap_or_else(|| panic!("{name}: text file accepted"));
         assert!(err.is_corrupt(), "{name}: {err}");
         assert!(err.to_string().contains("file is not a database"), "{err}");
+        if name == "pool" {
+            report("path to a text file", &err);
+        }
     }
     assert!(
         fs::read_to_string(&path)
@@ -173,6 +196,7 @@ fn corrupt_database_file_is_a_corrupt_error() {
     let _ = fs::remove_file(db.path("c.db-wal"));
     let err = Pool::new(SqliteManager::file(&path)).unwrap_err();
     assert!(err.is_corrupt(), "{err}");
+    report("database file with a damaged header", &err);
 }
 
 /// Makes a file unwritable even for root (`chattr +i`), and undoes it on drop.
@@ -234,6 +258,9 @@ fn read_only_file_opened_for_writing_is_a_read_only_error() {
             .unwrap_or_else(|| panic!("{name}: read-only file accepted for writing"));
         assert!(err.is_read_only(), "{name}: {err}");
         assert!(err.to_string().contains("SQLITE_OPEN_READ_ONLY"), "{err}");
+        if name == "pool" {
+            report("read-only file opened for writing", &err);
+        }
     }
     let reader = Pool::new(
         SqliteManager::file(&path)
@@ -246,6 +273,7 @@ fn read_only_file_opened_for_writing_is_a_read_only_error() {
         .write(|c| Ok(c.execute("INSERT INTO items (value) VALUES (8)", [])?))
         .unwrap_err();
     assert!(err.is_read_only(), "{err}");
+    report("write through a pool opened read-only", &err);
     assert_eq!(reader.state().in_use, 0);
 }
 
@@ -260,6 +288,9 @@ fn invalid_sql_is_an_sql_error_and_the_connection_stays_usable() {
         let err = access.read(|c| Ok(c.execute("SELEC 1", [])?)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Sql, "{name}: {err}");
         assert!(err.to_string().contains("syntax error"), "{name}: {err}");
+        if name == "pool" {
+            report("invalid SQL (`SELEC 1`)", &err);
+        }
         let err = access
             .write(|c| Ok(c.execute("INSERT INTO nowhere VALUES (1)", [])?))
             .unwrap_err();
@@ -283,6 +314,9 @@ fn use_after_close_is_a_closed_error() {
         let err = count_items(&*access).unwrap_err();
         assert!(err.is_closed(), "{name}: {err}");
         assert!(err.to_string().contains("close() was called"), "{err}");
+        if name == "pool" {
+            report("any call after `close()`", &err);
+        }
         let err = create_items(&*access).unwrap_err();
         assert!(err.is_closed(), "{name}: {err}");
     }
@@ -321,6 +355,7 @@ fn failing_init_hook_is_reported_with_its_cause() {
         "{err}"
     );
     assert!(std::error::Error::source(&err).is_some());
+    report("a `with_init` hook that fails", &err);
     assert_eq!(pool.state().in_use, 0, "the failed open released its slot");
     still_works(&pool);
 

@@ -49,6 +49,10 @@ fn exhausted_pool_times_out_after_the_wait_with_its_numbers() {
         waited < Duration::from_secs(20),
         "waited far too long: {waited:?}"
     );
+    println!(
+        "BAD-INPUT | `get_timeout(200ms)` on an exhausted pool | `{:?}` | {err} |",
+        err.kind()
+    );
     assert_eq!(
         err.to_string(),
         "pool exhausted: 2 of 2 connections in use after waiting 200ms; raise max_size or return connections sooner"
