@@ -78,16 +78,21 @@ pub trait Manager: Send + Sync + 'static {
 }
 
 impl Transactional for Connection {
+    // Cached statements: the write path runs these for every write, and
+    // parsing them each time costs more than the bookkeeping around them.
     fn begin_immediate(&self) -> Result<()> {
-        Ok(self.execute_batch("BEGIN IMMEDIATE")?)
+        self.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        Ok(())
     }
 
     fn commit(&self) -> Result<()> {
-        Ok(self.execute_batch("COMMIT")?)
+        self.prepare_cached("COMMIT")?.execute([])?;
+        Ok(())
     }
 
     fn rollback(&self) -> Result<()> {
-        Ok(self.execute_batch("ROLLBACK")?)
+        self.prepare_cached("ROLLBACK")?.execute([])?;
+        Ok(())
     }
 
     fn in_transaction(&self) -> bool {
@@ -162,7 +167,8 @@ pub struct SqliteManager {
     busy_timeout: Duration,
     synchronous: Synchronous,
     foreign_keys: bool,
-    journal_mode: JournalMode,
+    /// `None`: leave the database's journal mode as it is.
+    journal_mode: Option<JournalMode>,
     init: Option<UnmodeledArc<InitHook>>,
 }
 
@@ -175,7 +181,7 @@ impl SqliteManager {
             busy_timeout: Duration::from_secs(5),
             synchronous: Synchronous::Normal,
             foreign_keys: true,
-            journal_mode: JournalMode::Wal,
+            journal_mode: Some(JournalMode::Wal),
             init: None,
         }
     }
@@ -207,7 +213,14 @@ impl SqliteManager {
 
     /// The journal mode, set once in [`Manager::prepare`].
     pub fn journal_mode(mut self, mode: JournalMode) -> SqliteManager {
-        self.journal_mode = mode;
+        self.journal_mode = Some(mode);
+        self
+    }
+
+    /// Leaves the database's journal mode as it is (for a database that
+    /// other programs share, whose mode is theirs to choose).
+    pub fn keep_journal_mode(mut self) -> SqliteManager {
+        self.journal_mode = None;
         self
     }
 
@@ -287,7 +300,9 @@ impl Manager for SqliteManager {
         if self.read_only() {
             return Ok(());
         }
-        let wanted = self.journal_mode.as_sql();
+        let Some(wanted) = self.journal_mode.map(JournalMode::as_sql) else {
+            return Ok(());
+        };
         let current: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
         if !current.eq_ignore_ascii_case(wanted) {
             let set: String =

@@ -1,0 +1,409 @@
+//! The stress tool's engine: run a workload through one strategy, time every
+//! operation, and verify what the database holds afterwards.
+//!
+//! A run works only in its own table, `litepool_stress`, and tags its rows
+//! with a run id, so a user's database (`--db`) is never touched outside it
+//! and rows kept from earlier runs (`--keep`) do not disturb the check.
+//! Verification is SQLite's `threadtest3` in miniature: the rows this run
+//! stored equal the writes it acknowledged, `integrity_check` says `ok`, and
+//! no operation failed.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use litepool::{Access, AccessExt, Error, Result};
+use rusqlite::Connection;
+
+/// A strategy over rusqlite connections.
+pub type Sqlite = dyn Access<Connection = Connection>;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Workload {
+    pub threads: usize,
+    /// Operations per thread (ignored when `duration` is set).
+    pub ops: u64,
+    pub duration: Option<Duration>,
+    /// The share of operations that insert a row; the rest are point reads.
+    pub write_ratio: f64,
+}
+
+/// What a run measured.
+#[derive(Clone, Debug)]
+pub struct Measured {
+    pub writes: u64,
+    pub reads: u64,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    pub elapsed: Duration,
+    pub latency: Histogram,
+    pub verified: bool,
+    pub verify_note: String,
+}
+
+/// Rows inserted before a run, so point reads have something to find.
+const PRELOAD: i64 = 1_000;
+
+/// A run's identity in the stress table.
+#[derive(Clone, Copy, Debug)]
+pub struct Run {
+    pub id: i64,
+    /// The first of the run's preloaded rows, which point reads look up.
+    pub first_row: i64,
+}
+
+/// Creates the stress table if needed, preloads rows for point reads and
+/// returns a fresh run.
+pub fn prepare(access: &Sqlite) -> Result<Run> {
+    access.write(|c| {
+        c.execute_batch(
+            "CREATE TABLE IF NOT EXISTS litepool_stress (
+                 id INTEGER PRIMARY KEY, run INTEGER NOT NULL, thread INTEGER NOT NULL,
+                 value INTEGER NOT NULL)",
+        )?;
+        let run: i64 = c.query_row(
+            "SELECT COALESCE(MAX(run), 0) + 1 FROM litepool_stress",
+            [],
+            |r| r.get(0),
+        )?;
+        let mut insert = c.prepare_cached(
+            "INSERT INTO litepool_stress (run, thread, value) VALUES (?1, -1, ?2)",
+        )?;
+        let mut first_row = None;
+        for i in 0..PRELOAD {
+            insert.execute((run, i))?;
+            first_row.get_or_insert(c.last_insert_rowid());
+        }
+        Ok(Run {
+            id: run,
+            first_row: first_row.expect("PRELOAD > 0"),
+        })
+    })
+}
+
+/// Drops the stress table.
+pub fn drop_table(access: &Sqlite) -> Result<()> {
+    access.write(|c| Ok(c.execute_batch("DROP TABLE IF EXISTS litepool_stress")?))
+}
+
+/// A small, fast, deterministic generator; one per thread.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p && p > 0.0
+    }
+}
+
+/// Runs `workload` on `access` for run `run`, then verifies. `progress`
+/// counts finished operations for a progress bar.
+pub fn run(
+    access: &Sqlite,
+    run: Run,
+    workload: &Workload,
+    progress: &AtomicU64,
+) -> Result<Measured> {
+    let stop = AtomicBool::new(false);
+    let started = Instant::now();
+    let per_thread: Vec<ThreadResult> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workload.threads)
+            .map(|t| {
+                let stop = &stop;
+                s.spawn(move || run_thread(access, run, t as i64, workload, stop, progress))
+            })
+            .collect();
+        if let Some(duration) = workload.duration {
+            // The timer is the main thread's whole job here.
+            std::thread::sleep(duration);
+            stop.store(true, Ordering::Relaxed);
+        }
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a stress thread panicked"))
+            .collect()
+    });
+    let elapsed = started.elapsed();
+
+    let mut measured = Measured {
+        writes: 0,
+        reads: 0,
+        errors: 0,
+        first_error: None,
+        elapsed,
+        latency: Histogram::default(),
+        verified: false,
+        verify_note: String::new(),
+    };
+    for r in per_thread {
+        measured.writes += r.writes;
+        measured.reads += r.reads;
+        measured.errors += r.errors;
+        measured.first_error = measured.first_error.or(r.first_error);
+        measured.latency.merge(&r.latency);
+    }
+    let (stored, integrity) = access.read(|c| {
+        let stored: i64 = c.query_row(
+            "SELECT COUNT(*) FROM litepool_stress WHERE run = ?1 AND thread >= 0",
+            [run.id],
+            |r| r.get(0),
+        )?;
+        let integrity: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        Ok((stored, integrity))
+    })?;
+    let mut problems = Vec::new();
+    if stored as u64 != measured.writes {
+        problems.push(format!(
+            "{stored} rows stored, {} acknowledged",
+            measured.writes
+        ));
+    }
+    if integrity != "ok" {
+        problems.push(format!("integrity_check: {integrity}"));
+    }
+    if measured.errors > 0 {
+        problems.push(format!("{} operations failed", measured.errors));
+    }
+    measured.verified = problems.is_empty();
+    measured.verify_note = problems.join("; ");
+    Ok(measured)
+}
+
+/// The tutorial's scenario: 10 threads each insert one row, then 5 threads
+/// count. Verified: 10 rows stored and acknowledged, every count saw all 10,
+/// `integrity_check` is `ok`, no errors.
+pub fn tutorial(access: &Sqlite, run: Run) -> Result<Measured> {
+    const WRITERS: usize = 10;
+    const COUNTERS: usize = 5;
+    let inserts = Workload {
+        threads: WRITERS,
+        ops: 1,
+        duration: None,
+        write_ratio: 1.0,
+    };
+    let started = Instant::now();
+    let mut measured = self::run(access, run, &inserts, &AtomicU64::new(0))?;
+    let counts: Vec<(Duration, Result<i64>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..COUNTERS)
+            .map(|_| {
+                s.spawn(|| {
+                    let started = Instant::now();
+                    let n = access.read(|c| {
+                        Ok(c.query_row(
+                            "SELECT COUNT(*) FROM litepool_stress WHERE run = ?1 AND thread >= 0",
+                            [run.id],
+                            |r| r.get(0),
+                        )?)
+                    });
+                    (started.elapsed(), n)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a counting thread panicked"))
+            .collect()
+    });
+    let mut problems = vec![measured.verify_note.clone()];
+    for (took, count) in counts {
+        measured.latency.record(took);
+        match count {
+            Ok(n) if n == WRITERS as i64 => measured.reads += 1,
+            Ok(n) => problems.push(format!("a counting thread saw {n} rows, not {WRITERS}")),
+            Err(e) => {
+                measured.errors += 1;
+                measured.first_error.get_or_insert_with(|| e.to_string());
+                problems.push(format!("a count failed: {e}"));
+            }
+        }
+    }
+    measured.elapsed = started.elapsed();
+    problems.retain(|p| !p.is_empty());
+    measured.verified =
+        measured.verified && problems.is_empty() && measured.writes == WRITERS as u64;
+    measured.verify_note = problems.join("; ");
+    Ok(measured)
+}
+
+struct ThreadResult {
+    writes: u64,
+    reads: u64,
+    errors: u64,
+    first_error: Option<String>,
+    latency: Histogram,
+}
+
+fn run_thread(
+    access: &Sqlite,
+    run: Run,
+    thread: i64,
+    workload: &Workload,
+    stop: &AtomicBool,
+    progress: &AtomicU64,
+) -> ThreadResult {
+    let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ ((thread as u64 + 1) * 0x1000_0001));
+    let mut out = ThreadResult {
+        writes: 0,
+        reads: 0,
+        errors: 0,
+        first_error: None,
+        latency: Histogram::default(),
+    };
+    let mut done = 0u64;
+    loop {
+        if workload.duration.is_some() {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+        } else if done == workload.ops {
+            break;
+        }
+        let write = rng.chance(workload.write_ratio);
+        let key = (rng.next() % PRELOAD as u64) as i64;
+        let started = Instant::now();
+        let result = if write {
+            access.write(|c| {
+                c.prepare_cached(
+                    "INSERT INTO litepool_stress (run, thread, value) VALUES (?1, ?2, ?3)",
+                )?
+                .execute((run.id, thread, key))?;
+                Ok(())
+            })
+        } else {
+            access.read(|c| {
+                c.prepare_cached("SELECT value FROM litepool_stress WHERE id = ?1")?
+                    .query_row([run.first_row + key], |r| r.get::<_, i64>(0))?;
+                Ok(())
+            })
+        };
+        out.latency.record(started.elapsed());
+        match result {
+            Ok(()) if write => out.writes += 1,
+            Ok(()) => out.reads += 1,
+            Err(e) => {
+                out.errors += 1;
+                out.first_error.get_or_insert_with(|| e.to_string());
+            }
+        }
+        done += 1;
+        if done.is_multiple_of(64) {
+            progress.fetch_add(64, Ordering::Relaxed);
+        }
+    }
+    out
+}
+
+/// Operation latencies in log-linear buckets (16 per power of two, about
+/// 6 % wide), so long `--seconds` runs need no per-operation storage.
+#[derive(Clone, Debug)]
+pub struct Histogram {
+    counts: Vec<u64>,
+    total: u64,
+    over_1ms: u64,
+}
+
+impl Default for Histogram {
+    fn default() -> Histogram {
+        Histogram {
+            counts: vec![0; 64 * 16],
+            total: 0,
+            over_1ms: 0,
+        }
+    }
+}
+
+impl Histogram {
+    fn bucket(nanos: u64) -> usize {
+        let v = nanos.max(1);
+        let exp = 63 - v.leading_zeros() as usize;
+        if exp < 4 {
+            v as usize
+        } else {
+            (exp - 3) * 16 + ((v >> (exp - 4)) & 15) as usize
+        }
+    }
+
+    fn lower_bound(bucket: usize) -> u64 {
+        if bucket < 16 {
+            bucket as u64
+        } else {
+            let exp = bucket / 16 + 3;
+            (16 + (bucket % 16) as u64) << (exp - 4)
+        }
+    }
+
+    pub fn record(&mut self, d: Duration) {
+        let nanos = d.as_nanos().min(u64::MAX as u128) as u64;
+        self.counts[Self::bucket(nanos)] += 1;
+        self.total += 1;
+        if d > Duration::from_millis(1) {
+            self.over_1ms += 1;
+        }
+    }
+
+    pub fn merge(&mut self, other: &Histogram) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.total += other.total;
+        self.over_1ms += other.over_1ms;
+    }
+
+    /// The latency below which a fraction `q` of operations finished.
+    pub fn quantile(&self, q: f64) -> Duration {
+        let target = ((self.total as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, &n) in self.counts.iter().enumerate() {
+            seen += n;
+            if seen >= target {
+                return Duration::from_nanos(Self::lower_bound(i));
+            }
+        }
+        Duration::ZERO
+    }
+
+    /// Operations slower than 1 ms.
+    pub fn over_1ms(&self) -> u64 {
+        self.over_1ms
+    }
+}
+
+/// Converts an I/O error into a litepool error that says what failed.
+pub fn io_error(what: &str, err: std::io::Error) -> Error {
+    Error::new(litepool::ErrorKind::Open, format!("{what}: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_within_seven_percent() {
+        for nanos in [1u64, 15, 16, 17, 1_000, 12_345, 1_000_000, 987_654_321] {
+            let lower = Histogram::lower_bound(Histogram::bucket(nanos));
+            assert!(
+                lower <= nanos && nanos as f64 <= lower as f64 * 1.07,
+                "{nanos} -> {lower}"
+            );
+        }
+    }
+
+    #[test]
+    fn quantiles_come_from_the_recorded_values() {
+        let mut h = Histogram::default();
+        for micros in 1..=100 {
+            h.record(Duration::from_micros(micros));
+        }
+        let p50 = h.quantile(0.5).as_micros();
+        let p99 = h.quantile(0.99).as_micros();
+        assert!((47..=50).contains(&p50), "{p50}");
+        assert!((93..=99).contains(&p99), "{p99}");
+        assert_eq!(h.over_1ms(), 0);
+    }
+}
