@@ -74,16 +74,11 @@ pub trait AccessExt: Access {
 impl<A: Access + ?Sized> AccessExt for A {}
 
 /// Adapts a typed `FnOnce` to the object-safe `FnMut` callback.
-fn once<C, T>(
-    work: impl FnOnce(&C) -> Result<T>,
-    run: impl FnOnce(Work<'_, C>) -> Result<()>,
-) -> Result<T> {
+fn once<C, T>(work: impl FnOnce(&C) -> Result<T>, run: impl FnOnce(Work<'_, C>) -> Result<()>) -> Result<T> {
     let mut work = Some(work);
     let mut output = None;
     run(&mut |conn| {
-        let work = work
-            .take()
-            .expect("an Access implementation ran the work twice");
+        let work = work.take().expect("an Access implementation ran the work twice");
         output = Some(work(conn)?);
         Ok(())
     })?;
@@ -105,11 +100,7 @@ pub struct State {
 impl State {
     /// A snapshot, for strategies written outside litepool.
     pub fn new(idle: usize, in_use: usize, waiting: usize) -> State {
-        State {
-            idle,
-            in_use,
-            waiting,
-        }
+        State { idle, in_use, waiting }
     }
 }
 

@@ -55,11 +55,7 @@ pub struct Error {
 impl Error {
     /// An error of `kind` whose message is `message`, with no source.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
-        Error {
-            kind,
-            message: message.into(),
-            source: None,
-        }
+        Error { kind, message: message.into(), source: None }
     }
 
     /// Attaches the lower-level error this one was caused by.
@@ -205,10 +201,9 @@ impl From<rusqlite::Error> for Error {
                 "check that the directory exists and is writable and that the path \
                  names a file",
             ),
-            Some(C::ConstraintViolation) => (
-                ErrorKind::Constraint,
-                "the statement was not applied; change the data or the schema",
-            ),
+            Some(C::ConstraintViolation) => {
+                (ErrorKind::Constraint, "the statement was not applied; change the data or the schema")
+            }
             _ => (ErrorKind::Sql, "the statement was not applied"),
         };
         Error::new(kind, format!("{err}; {advice}")).with_source(err)
@@ -234,8 +229,6 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
     }
 }

@@ -40,6 +40,7 @@ struct DbState {
     committed: usize,
     writer_held: bool,
     opened: usize,
+    opened_read_write: usize,
     closed: usize,
     failing_connects: usize,
 }
@@ -48,16 +49,13 @@ impl FakeDatabase {
     /// An empty database.
     pub fn new() -> FakeDatabase {
         FakeDatabase {
-            inner: Arc::new(Inner {
-                state: Mutex::new(DbState::default()),
-                writer_released: Condvar::new(),
-            }),
+            inner: Arc::new(Inner { state: Mutex::new(DbState::default()), writer_released: Condvar::new() }),
         }
     }
 
     /// A manager that opens connections to this database.
     pub fn manager(&self) -> FakeManager {
-        FakeManager { db: self.clone() }
+        FakeManager { db: self.clone(), read_only: false }
     }
 
     /// Rows committed so far.
@@ -68,6 +66,11 @@ impl FakeDatabase {
     /// Connections opened so far.
     pub fn opened(&self) -> usize {
         self.inner.state.lock().opened
+    }
+
+    /// Read-write connections opened so far.
+    pub fn opened_read_write(&self) -> usize {
+        self.inner.state.lock().opened_read_write
     }
 
     /// Connections dropped so far.
@@ -109,6 +112,7 @@ impl Default for FakeDatabase {
 #[derive(Clone, Debug)]
 pub struct FakeManager {
     db: FakeDatabase,
+    read_only: bool,
 }
 
 impl Manager for FakeManager {
@@ -118,17 +122,21 @@ impl Manager for FakeManager {
         let mut state = self.db.inner.state.lock();
         if state.failing_connects > 0 {
             state.failing_connects -= 1;
-            return Err(Error::new(
-                ErrorKind::Init,
-                "fake connect failed on purpose",
-            ));
+            return Err(Error::new(ErrorKind::Init, "fake connect failed on purpose"));
         }
         state.opened += 1;
+        state.opened_read_write += usize::from(!self.read_only);
         drop(state);
         Ok(FakeConnection {
             db: self.db.clone(),
+            read_only: self.read_only,
             state: UnsafeCell::new(ConnState::default()),
         })
+    }
+
+    /// Read-only connections to the same database: they refuse writes.
+    fn read_only(&self) -> Result<FakeManager> {
+        Ok(FakeManager { db: self.db.clone(), read_only: true })
     }
 }
 
@@ -136,12 +144,15 @@ impl Manager for FakeManager {
 #[derive(Debug)]
 pub struct FakeConnection {
     db: FakeDatabase,
+    read_only: bool,
     state: UnsafeCell<ConnState>,
 }
 
 #[derive(Debug, Default)]
 struct ConnState {
     in_transaction: bool,
+    /// Whether this connection holds the database's write lock.
+    writing: bool,
     pending: usize,
 }
 
@@ -159,17 +170,42 @@ impl FakeConnection {
 
     /// Inserts one row: into the open transaction, or committed at once.
     pub fn insert(&self) -> Result<()> {
-        let in_transaction = self.write(|s| {
-            if s.in_transaction {
-                s.pending += 1;
-            }
-            s.in_transaction
-        });
+        if self.read_only {
+            return Err(Error::new(ErrorKind::ReadOnly, "attempt to write a readonly database"));
+        }
+        // Exclusive access even to look: an insert is a write to the
+        // connection, and two at once must be reported.
+        let (in_transaction, writing) = self.write(|s| (s.in_transaction, s.writing));
         if !in_transaction {
             self.db.take_write_lock();
             self.db.release_write_lock(1);
+            return Ok(());
         }
+        if !writing {
+            // A deferred transaction upgrading to a write.
+            self.db.take_write_lock();
+        }
+        self.write(|s| {
+            s.writing = true;
+            s.pending += 1;
+        });
         Ok(())
+    }
+
+    /// Starts a deferred (read) transaction, as `BEGIN` does.
+    pub fn begin_deferred(&self) -> Result<()> {
+        self.write(|s| {
+            if s.in_transaction {
+                return Err(Error::new(ErrorKind::Sql, "cannot start a transaction within a transaction"));
+            }
+            s.in_transaction = true;
+            Ok(())
+        })
+    }
+
+    /// Whether this connection was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.read(|_| self.read_only)
     }
 
     /// Rows inserted in the open transaction, not yet committed.
@@ -186,35 +222,37 @@ impl FakeConnection {
     /// Fails, as an invalid statement would.
     pub fn fail(&self) -> Result<()> {
         self.read(|_| ());
-        Err(Error::new(
-            ErrorKind::Sql,
-            "fake statement failed on purpose",
-        ))
+        Err(Error::new(ErrorKind::Sql, "fake statement failed on purpose"))
     }
 }
 
 impl Transactional for FakeConnection {
     fn begin_immediate(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::new(ErrorKind::ReadOnly, "attempt to write a readonly database"));
+        }
         if self.in_transaction() {
-            return Err(Error::new(
-                ErrorKind::Sql,
-                "cannot start a transaction within a transaction",
-            ));
+            return Err(Error::new(ErrorKind::Sql, "cannot start a transaction within a transaction"));
         }
         self.db.take_write_lock();
-        self.write(|s| s.in_transaction = true);
+        self.write(|s| {
+            s.in_transaction = true;
+            s.writing = true;
+        });
         Ok(())
     }
 
     fn commit(&self) -> Result<()> {
-        let rows = self.end_transaction()?;
-        self.db.release_write_lock(rows);
+        if let (true, rows) = self.end_transaction()? {
+            self.db.release_write_lock(rows);
+        }
         Ok(())
     }
 
     fn rollback(&self) -> Result<()> {
-        self.end_transaction()?;
-        self.db.release_write_lock(0);
+        if let (true, _) = self.end_transaction()? {
+            self.db.release_write_lock(0);
+        }
         Ok(())
     }
 
@@ -224,14 +262,15 @@ impl Transactional for FakeConnection {
 }
 
 impl FakeConnection {
-    /// Closes the open transaction, returning its pending rows.
-    fn end_transaction(&self) -> Result<usize> {
+    /// Closes the open transaction, returning whether it held the write
+    /// lock and its pending rows.
+    fn end_transaction(&self) -> Result<(bool, usize)> {
         self.write(|s| {
             if !s.in_transaction {
                 return Err(Error::new(ErrorKind::Sql, "no transaction is active"));
             }
             s.in_transaction = false;
-            Ok(std::mem::take(&mut s.pending))
+            Ok((std::mem::take(&mut s.writing), std::mem::take(&mut s.pending)))
         })
     }
 }

@@ -1,13 +1,14 @@
 //! litepool: multi-threaded SQLite access whose patterns are model-checked,
 //! property-tested against real database files, and measured.
 //!
-//! Three strategies, one interface ([`Access`]):
+//! Four strategies, one interface ([`Access`]):
 //!
 //! | strategy | what it is | where |
 //! |---|---|---|
 //! | [`PerThread`] | one connection per thread, opened on first use | `src/per_thread.rs` |
 //! | [`Pool`] | a bounded pool of interchangeable connections | `src/pool.rs` |
 //! | [`Locked`] | one connection behind a mutex | `src/locked.rs` |
+//! | [`SplitPool`] | one writer behind a mutex, a pool of read-only readers (WAL) | `src/split.rs` |
 //!
 //! Every strategy's write path runs in `BEGIN IMMEDIATE`, and none ever hands
 //! a thread a connection in the middle of someone else's transaction.
@@ -43,6 +44,7 @@ mod locked;
 mod manager;
 mod per_thread;
 mod pool;
+mod split;
 mod strategy;
 mod sync;
 
@@ -53,6 +55,7 @@ pub use manager::{JournalMode, Manager, SqliteManager, Synchronous, Transactiona
 pub use per_thread::PerThread;
 pub use pool::{Builder, Pool, Pooled};
 pub use rusqlite;
+pub use split::{SplitPool, SplitState};
 pub use strategy::{DynAccess, Sizing, Strategy, strategies};
 
 /// The README's examples, run as doctests.

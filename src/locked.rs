@@ -47,13 +47,7 @@ impl<M: Manager> Locked<M> {
     pub fn open(manager: M) -> Result<Locked<M>> {
         manager.prepare()?;
         let conn = manager.connect()?;
-        Ok(Locked {
-            manager,
-            slot: Mutex::new(Slot {
-                conn: Some(conn),
-                closed: false,
-            }),
-        })
+        Ok(Locked { manager, slot: Mutex::new(Slot { conn: Some(conn), closed: false }) })
     }
 
     /// Runs `work` with exclusive use of the connection.
@@ -108,16 +102,8 @@ impl<M: Manager> Access for Locked<M> {
 
     fn state(&self) -> State {
         match self.slot.try_lock() {
-            None => State {
-                idle: 0,
-                in_use: 1,
-                waiting: 0,
-            },
-            Some(slot) => State {
-                idle: usize::from(slot.conn.is_some()),
-                in_use: 0,
-                waiting: 0,
-            },
+            None => State { idle: 0, in_use: 1, waiting: 0 },
+            Some(slot) => State { idle: usize::from(slot.conn.is_some()), in_use: 0, waiting: 0 },
         }
     }
 
@@ -128,8 +114,6 @@ impl<M: Manager> Access for Locked<M> {
 
 impl<M: Manager> fmt::Debug for Locked<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Locked")
-            .field("state", &Access::state(self))
-            .finish_non_exhaustive()
+        f.debug_struct("Locked").field("state", &Access::state(self)).finish_non_exhaustive()
     }
 }

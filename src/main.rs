@@ -80,17 +80,11 @@ enum Journal {
 }
 
 fn strategy_name(name: &str) -> std::result::Result<String, String> {
-    let names: Vec<_> = strategies::<SqliteManager>()
-        .iter()
-        .map(|s| s.name)
-        .collect();
+    let names: Vec<_> = strategies::<SqliteManager>().iter().map(|s| s.name).collect();
     if names.contains(&name) {
         Ok(name.to_owned())
     } else {
-        Err(format!(
-            "unknown strategy {name:?}; choose from {}",
-            names.join(", ")
-        ))
+        Err(format!("unknown strategy {name:?}; choose from {}", names.join(", ")))
     }
 }
 
@@ -104,9 +98,7 @@ fn write_ratio(s: &str) -> std::result::Result<f64, String> {
 fn seconds(s: &str) -> std::result::Result<f64, String> {
     match s.parse::<f64>() {
         Ok(x) if x > 0.0 && x.is_finite() && x <= 86_400.0 => Ok(x),
-        _ => Err(format!(
-            "{s:?} is not a number of seconds between 0 and 86400"
-        )),
+        _ => Err(format!("{s:?} is not a number of seconds between 0 and 86400")),
     }
 }
 
@@ -132,11 +124,7 @@ fn main() -> ExitCode {
                     println!("peak resident memory: {peak:.1} MiB");
                 }
             }
-            if all_verified {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
+            if all_verified { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         Err(e) => {
             eprintln!("litepool: {e}");
@@ -149,8 +137,7 @@ fn run(args: &Args) -> Result<Vec<Row>> {
     let temp = match &args.db {
         Some(_) => None,
         None => Some(
-            tempfile::tempdir()
-                .map_err(|e| stress::io_error("cannot create a temporary directory", e))?,
+            tempfile::tempdir().map_err(|e| stress::io_error("cannot create a temporary directory", e))?,
         ),
     };
     let journal = match (args.journal, &args.db) {
@@ -175,6 +162,14 @@ fn run(args: &Args) -> Result<Vec<Row>> {
             (None, Some(dir)) => dir.path().join(format!("{}.db", strategy.name)),
             (None, None) => unreachable!("a temporary directory exists when --db is absent"),
         };
+        if strategy.wal_only && journal != Some(JournalMode::Wal) {
+            let why = match journal {
+                Some(_) => "--journal delete was asked for",
+                None => "--db keeps its own journal mode; pass --journal wal to switch it",
+            };
+            eprintln!("litepool: skipping {}: it needs WAL, and {why}", strategy.name);
+            continue;
+        }
         let mut manager = SqliteManager::file(&path);
         manager = match journal {
             Some(mode) => manager.journal_mode(mode),
@@ -293,10 +288,7 @@ fn print_table(rows: &[Row]) {
         );
     }
     for r in rows.iter().filter(|r| !r.measured.verified) {
-        println!(
-            "{} / {}: NOT verified: {}",
-            r.strategy, r.scenario, r.measured.verify_note
-        );
+        println!("{} / {}: NOT verified: {}", r.strategy, r.scenario, r.measured.verify_note);
         if let Some(e) = &r.measured.first_error {
             println!("  first error: {e}");
         }
@@ -347,10 +339,7 @@ fn to_json(rows: &[Row]) -> String {
         })
         .collect();
     let peak = peak_resident_mib().map_or("null".to_owned(), |p| format!("{p:.1}"));
-    format!(
-        "{{\"runs\":[{}],\"peak_resident_mib\":{peak}}}",
-        items.join(",")
-    )
+    format!("{{\"runs\":[{}],\"peak_resident_mib\":{peak}}}", items.join(","))
 }
 
 /// The process's peak resident set (VmHWM), where /proc tells it.

@@ -64,11 +64,17 @@ pub trait Manager: Send + Sync + 'static {
     /// Makes a connection that came back mid-transaction, or from a
     /// panicking thread, fit for the next user. An error means: discard it.
     fn reset(&self, conn: &Self::Connection) -> Result<()> {
-        if conn.in_transaction() {
-            conn.rollback()
-        } else {
-            Ok(())
-        }
+        if conn.in_transaction() { conn.rollback() } else { Ok(()) }
+    }
+
+    /// A manager for read-only connections to the same database, for
+    /// strategies that keep readers apart from the writer
+    /// ([`SplitPool`](crate::SplitPool)). The default refuses.
+    fn read_only(&self) -> Result<Self>
+    where
+        Self: Sized,
+    {
+        Err(Error::config("this manager cannot open read-only connections, which SplitPool needs"))
     }
 
     /// Adds what this manager knows to an error (the busy timeout, say).
@@ -244,15 +250,14 @@ impl SqliteManager {
         self.busy_timeout
     }
 
-    fn read_only(&self) -> bool {
+    fn opens_read_only(&self) -> bool {
         self.flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY)
     }
 
     /// Opens a connection with the busy timeout already set: every later
     /// statement, setup included, waits for locks.
     fn open(&self) -> Result<Connection> {
-        let conn =
-            Connection::open_with_flags(&self.path, self.flags).map_err(|e| self.open_error(e))?;
+        let conn = Connection::open_with_flags(&self.path, self.flags).map_err(|e| self.open_error(e))?;
         conn.busy_timeout(self.busy_timeout)?;
         Ok(conn)
     }
@@ -270,9 +275,7 @@ impl Manager for SqliteManager {
     fn prepare(&self) -> Result<()> {
         let path = self.path.display();
         if self.path.as_os_str().is_empty() {
-            return Err(Error::config(
-                "database path is empty; pass a file path such as \"app.db\"",
-            ));
+            return Err(Error::config("database path is empty; pass a file path such as \"app.db\""));
         }
         if self.path.is_dir() {
             return Err(Error::new(
@@ -287,7 +290,7 @@ impl Manager for SqliteManager {
         // database fails here, at build time, rather than at first use.
         conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
             .map_err(|e| Error::from(e).with_context(format!("cannot open database {path:?}")))?;
-        if !self.read_only() && conn.is_readonly(rusqlite::MAIN_DB)? {
+        if !self.opens_read_only() && conn.is_readonly(rusqlite::MAIN_DB)? {
             return Err(Error::new(
                 ErrorKind::ReadOnly,
                 format!(
@@ -297,7 +300,7 @@ impl Manager for SqliteManager {
                 ),
             ));
         }
-        if self.read_only() {
+        if self.opens_read_only() {
             return Ok(());
         }
         let Some(wanted) = self.journal_mode.map(JournalMode::as_sql) else {
@@ -305,8 +308,7 @@ impl Manager for SqliteManager {
         };
         let current: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
         if !current.eq_ignore_ascii_case(wanted) {
-            let set: String =
-                conn.query_row(&format!("PRAGMA journal_mode = {wanted}"), [], |r| r.get(0))?;
+            let set: String = conn.query_row(&format!("PRAGMA journal_mode = {wanted}"), [], |r| r.get(0))?;
             if !set.eq_ignore_ascii_case(wanted) {
                 return Err(Error::config(format!(
                     "database {path:?} stayed in journal mode {set:?} when {wanted:?} was asked \
@@ -335,6 +337,35 @@ impl Manager for SqliteManager {
             })?;
         }
         Ok(conn)
+    }
+
+    /// The same database, opened `SQLITE_OPEN_READ_ONLY` with `PRAGMA
+    /// query_only`, leaving the journal mode alone. Refused unless this
+    /// manager sets WAL: in a rollback journal readers and the writer block
+    /// each other, and a split gains nothing.
+    fn read_only(&self) -> Result<SqliteManager> {
+        if self.journal_mode != Some(JournalMode::Wal) {
+            return Err(Error::config(format!(
+                "SplitPool needs WAL, but the manager for {:?} {}: in a rollback journal a reader \
+                 blocks the writer's commit and the writer blocks new readers; use \
+                 journal_mode(JournalMode::Wal), the default",
+                self.path.display(),
+                match self.journal_mode {
+                    Some(mode) => format!("sets journal mode {mode:?}"),
+                    None => "keeps the database's own journal mode".to_owned(),
+                }
+            )));
+        }
+        let mut readers = self.clone();
+        readers.flags = (self.flags - OpenFlags::SQLITE_OPEN_READ_WRITE - OpenFlags::SQLITE_OPEN_CREATE)
+            | OpenFlags::SQLITE_OPEN_READ_ONLY;
+        readers.journal_mode = None;
+        let user_init = self.init.clone();
+        readers.init = Some(UnmodeledArc::new(move |conn: &Connection| {
+            conn.execute_batch("PRAGMA query_only = ON")?;
+            user_init.as_ref().map_or(Ok(()), |init| init(conn))
+        }));
+        Ok(readers)
     }
 
     fn explain(&self, error: Error) -> Error {

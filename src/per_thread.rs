@@ -83,10 +83,7 @@ impl<M: Manager> PerThread<M> {
             None => self.manager.connect()?,
         };
         self.in_use.fetch_add(1, Ordering::Relaxed);
-        Ok(Checkout {
-            owner: self,
-            conn: Some(conn),
-        })
+        Ok(Checkout { owner: self, conn: Some(conn) })
     }
 
     fn take_connection(&self) -> Option<M::Connection> {
@@ -149,30 +146,18 @@ impl<M: Manager> Access for PerThread<M> {
 
     fn read_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
         let checkout = self.checkout()?;
-        read_on(
-            &self.manager,
-            checkout.conn.as_ref().expect("present until drop"),
-            work,
-        )
+        read_on(&self.manager, checkout.conn.as_ref().expect("present until drop"), work)
     }
 
     fn write_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
         let checkout = self.checkout()?;
-        write_on(
-            &self.manager,
-            checkout.conn.as_ref().expect("present until drop"),
-            work,
-        )
+        write_on(&self.manager, checkout.conn.as_ref().expect("present until drop"), work)
     }
 
     /// `in_use` counts calls running now; connections that belong to idle
     /// threads are not counted, as they are not shared.
     fn state(&self) -> State {
-        State {
-            idle: 0,
-            in_use: self.in_use.load(Ordering::Relaxed),
-            waiting: 0,
-        }
+        State { idle: 0, in_use: self.in_use.load(Ordering::Relaxed), waiting: 0 }
     }
 
     fn close(&self) {

@@ -132,32 +132,17 @@ impl<M: Manager> Builder<M> {
             )));
         }
         manager.prepare()?;
-        let idle = (0..self.min_idle)
-            .map(|_| manager.connect())
-            .collect::<Result<Vec<_>>>()?;
+        let idle = (0..self.min_idle).map(|_| manager.connect()).collect::<Result<Vec<_>>>()?;
         Ok(Pool {
             shared: Arc::new(Shared {
                 manager,
                 max_size: self.max_size,
                 connection_timeout: self.connection_timeout,
-                internals: Mutex::new(Internals {
-                    idle,
-                    in_use: 0,
-                    waiting: 0,
-                    closed: false,
-                }),
+                internals: Mutex::new(Internals { idle, in_use: 0, waiting: 0, closed: false }),
                 cond: Condvar::new(),
             }),
         })
     }
-}
-
-/// How long `acquire` may wait.
-#[derive(Clone, Copy)]
-enum Wait {
-    No,
-    Until(Instant),
-    Forever,
 }
 
 impl<M: Manager> Pool<M> {
@@ -178,22 +163,24 @@ impl<M: Manager> Pool<M> {
 
     /// Checks out a connection, waiting up to `timeout`.
     pub fn get_timeout(&self, timeout: Duration) -> Result<Pooled<'_, M>> {
-        let wait = match Instant::now().checked_add(timeout) {
-            Some(deadline) => Wait::Until(deadline),
-            None => Wait::Forever,
-        };
-        self.acquire(wait, Some(timeout))
+        self.acquire(Some(timeout))
     }
 
     /// Checks out a connection if one is free or can be opened, without
     /// waiting for another thread to return one.
     pub fn try_get(&self) -> Result<Pooled<'_, M>> {
-        self.acquire(Wait::No, None)
+        self.acquire(None)
     }
 
-    fn acquire(&self, wait: Wait, timeout: Option<Duration>) -> Result<Pooled<'_, M>> {
+    /// Checks out a connection, waiting up to `timeout` (`None`: not at all).
+    /// The clock is read only once a wait begins: the uncontended path is
+    /// one lock round trip.
+    fn acquire(&self, timeout: Option<Duration>) -> Result<Pooled<'_, M>> {
         let shared = &*self.shared;
         let mut internals = shared.internals.lock();
+        // `None` until the first wait; then `Some(None)` if the deadline
+        // overflows an `Instant` (wait for ever).
+        let mut deadline: Option<Option<Instant>> = None;
         let mut timed_out = false;
         loop {
             if internals.closed {
@@ -201,40 +188,28 @@ impl<M: Manager> Pool<M> {
             }
             if let Some(conn) = internals.idle.pop() {
                 internals.in_use += 1;
-                return Ok(Pooled {
-                    shared,
-                    conn: Some(conn),
-                });
+                return Ok(Pooled { shared, conn: Some(conn) });
             }
             if internals.in_use < shared.max_size {
                 internals.in_use += 1;
                 drop(internals); // never touch SQLite while the pool lock is held
-                return shared.open_reserved().map(|conn| Pooled {
-                    shared,
-                    conn: Some(conn),
-                });
+                return shared.open_reserved().map(|conn| Pooled { shared, conn: Some(conn) });
             }
             // Even after a timeout, the checks above ran once more: a
             // connection returned as the wait ended is taken, not left idle.
-            internals = match wait {
-                _ if timed_out => {
-                    return Err(Error::exhausted(internals.in_use, shared.max_size, timeout));
-                }
-                Wait::No => return Err(Error::exhausted(internals.in_use, shared.max_size, None)),
-                Wait::Forever => {
-                    internals.waiting += 1;
-                    let mut internals = shared.cond.wait(internals);
-                    internals.waiting -= 1;
-                    internals
-                }
-                Wait::Until(deadline) => {
-                    internals.waiting += 1;
-                    let (mut internals, expired) = shared.cond.wait_until(internals, deadline);
-                    internals.waiting -= 1;
+            let Some(timeout) = timeout.filter(|_| !timed_out) else {
+                return Err(Error::exhausted(internals.in_use, shared.max_size, timeout));
+            };
+            internals.waiting += 1;
+            internals = match *deadline.get_or_insert_with(|| Instant::now().checked_add(timeout)) {
+                Some(deadline) => {
+                    let (internals, expired) = shared.cond.wait_until(internals, deadline);
                     timed_out = expired;
                     internals
                 }
+                None => shared.cond.wait(internals),
             };
+            internals.waiting -= 1;
         }
     }
 
@@ -258,11 +233,7 @@ impl<M: Manager> Pool<M> {
     /// Idle and checked-out connections and waiting threads, right now.
     pub fn state(&self) -> State {
         let internals = self.shared.internals.lock();
-        State {
-            idle: internals.idle.len(),
-            in_use: internals.in_use,
-            waiting: internals.waiting,
-        }
+        State { idle: internals.idle.len(), in_use: internals.in_use, waiting: internals.waiting }
     }
 
     /// The most connections this pool opens.
@@ -288,8 +259,7 @@ impl<M: Manager> Shared<M> {
     /// it is broken. All of that happens before the pool lock is taken.
     fn recycle(&self, conn: M::Connection, panicking: bool) {
         let needs_reset = panicking || conn.in_transaction();
-        let fit =
-            (!needs_reset || self.manager.reset(&conn).is_ok()) && !self.manager.is_broken(&conn);
+        let fit = (!needs_reset || self.manager.reset(&conn).is_ok()) && !self.manager.is_broken(&conn);
         if fit {
             self.check_in(Some(conn));
         } else {
@@ -320,9 +290,7 @@ impl<M: Manager> Shared<M> {
 
 impl<M: Manager> Clone for Pool<M> {
     fn clone(&self) -> Pool<M> {
-        Pool {
-            shared: self.shared.clone(),
-        }
+        Pool { shared: self.shared.clone() }
     }
 }
 

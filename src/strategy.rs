@@ -10,6 +10,7 @@ use crate::locked::Locked;
 use crate::manager::Manager;
 use crate::per_thread::PerThread;
 use crate::pool::Pool;
+use crate::split::SplitPool;
 
 /// A boxed strategy over `M`'s connections.
 pub type DynAccess<M> = Box<dyn Access<Connection = <M as Manager>::Connection>>;
@@ -18,7 +19,7 @@ pub type DynAccess<M> = Box<dyn Access<Connection = <M as Manager>::Connection>>
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sizing {
-    /// Connections in a pool.
+    /// Connections in a pool (for `split`, its read-only readers).
     pub pool_size: usize,
 }
 
@@ -42,14 +43,14 @@ pub struct Strategy<M: Manager> {
     pub name: &'static str,
     /// Opens the strategy over `manager`.
     pub open: fn(M, Sizing) -> Result<DynAccess<M>>,
+    /// Whether it works only in WAL mode (opening it on a manager set to
+    /// another journal mode fails with a config error).
+    pub wal_only: bool,
 }
 
 impl<M: Manager> Clone for Strategy<M> {
     fn clone(&self) -> Self {
-        Strategy {
-            name: self.name,
-            open: self.open,
-        }
+        Strategy { name: self.name, open: self.open, wal_only: self.wal_only }
     }
 }
 
@@ -74,17 +75,17 @@ impl<M: Manager> std::fmt::Debug for Strategy<M> {
 /// ```
 pub fn strategies<M: Manager>() -> Vec<Strategy<M>> {
     vec![
-        Strategy {
-            name: "per-thread",
-            open: |m, _| Ok(Box::new(PerThread::new(m)?)),
-        },
+        Strategy { name: "per-thread", open: |m, _| Ok(Box::new(PerThread::new(m)?)), wal_only: false },
         Strategy {
             name: "pool",
             open: |m, s| Ok(Box::new(Pool::builder().max_size(s.pool_size).build(m)?)),
+            wal_only: false,
         },
+        Strategy { name: "locked", open: |m, _| Ok(Box::new(Locked::open(m)?)), wal_only: false },
         Strategy {
-            name: "locked",
-            open: |m, _| Ok(Box::new(Locked::open(m)?)),
+            name: "split",
+            open: |m, s| Ok(Box::new(SplitPool::open(m, s.pool_size)?)),
+            wal_only: true,
         },
     ]
 }

@@ -61,23 +61,16 @@ pub fn prepare(access: &Sqlite) -> Result<Run> {
                  id INTEGER PRIMARY KEY, run INTEGER NOT NULL, thread INTEGER NOT NULL,
                  value INTEGER NOT NULL)",
         )?;
-        let run: i64 = c.query_row(
-            "SELECT COALESCE(MAX(run), 0) + 1 FROM litepool_stress",
-            [],
-            |r| r.get(0),
-        )?;
-        let mut insert = c.prepare_cached(
-            "INSERT INTO litepool_stress (run, thread, value) VALUES (?1, -1, ?2)",
-        )?;
+        let run: i64 =
+            c.query_row("SELECT COALESCE(MAX(run), 0) + 1 FROM litepool_stress", [], |r| r.get(0))?;
+        let mut insert =
+            c.prepare_cached("INSERT INTO litepool_stress (run, thread, value) VALUES (?1, -1, ?2)")?;
         let mut first_row = None;
         for i in 0..PRELOAD {
             insert.execute((run, i))?;
             first_row.get_or_insert(c.last_insert_rowid());
         }
-        Ok(Run {
-            id: run,
-            first_row: first_row.expect("PRELOAD > 0"),
-        })
+        Ok(Run { id: run, first_row: first_row.expect("PRELOAD > 0") })
     })
 }
 
@@ -104,12 +97,7 @@ impl XorShift {
 
 /// Runs `workload` on `access` for run `run`, then verifies. `progress`
 /// counts finished operations for a progress bar.
-pub fn run(
-    access: &Sqlite,
-    run: Run,
-    workload: &Workload,
-    progress: &AtomicU64,
-) -> Result<Measured> {
+pub fn run(access: &Sqlite, run: Run, workload: &Workload, progress: &AtomicU64) -> Result<Measured> {
     let stop = AtomicBool::new(false);
     let started = Instant::now();
     let per_thread: Vec<ThreadResult> = std::thread::scope(|s| {
@@ -124,10 +112,7 @@ pub fn run(
             std::thread::sleep(duration);
             stop.store(true, Ordering::Relaxed);
         }
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a stress thread panicked"))
-            .collect()
+        handles.into_iter().map(|h| h.join().expect("a stress thread panicked")).collect()
     });
     let elapsed = started.elapsed();
 
@@ -159,10 +144,7 @@ pub fn run(
     })?;
     let mut problems = Vec::new();
     if stored as u64 != measured.writes {
-        problems.push(format!(
-            "{stored} rows stored, {} acknowledged",
-            measured.writes
-        ));
+        problems.push(format!("{stored} rows stored, {} acknowledged", measured.writes));
     }
     if integrity != "ok" {
         problems.push(format!("integrity_check: {integrity}"));
@@ -181,12 +163,7 @@ pub fn run(
 pub fn tutorial(access: &Sqlite, run: Run) -> Result<Measured> {
     const WRITERS: usize = 10;
     const COUNTERS: usize = 5;
-    let inserts = Workload {
-        threads: WRITERS,
-        ops: 1,
-        duration: None,
-        write_ratio: 1.0,
-    };
+    let inserts = Workload { threads: WRITERS, ops: 1, duration: None, write_ratio: 1.0 };
     let started = Instant::now();
     let mut measured = self::run(access, run, &inserts, &AtomicU64::new(0))?;
     let counts: Vec<(Duration, Result<i64>)> = std::thread::scope(|s| {
@@ -205,10 +182,7 @@ pub fn tutorial(access: &Sqlite, run: Run) -> Result<Measured> {
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a counting thread panicked"))
-            .collect()
+        handles.into_iter().map(|h| h.join().expect("a counting thread panicked")).collect()
     });
     let mut problems = vec![measured.verify_note.clone()];
     for (took, count) in counts {
@@ -225,8 +199,7 @@ pub fn tutorial(access: &Sqlite, run: Run) -> Result<Measured> {
     }
     measured.elapsed = started.elapsed();
     problems.retain(|p| !p.is_empty());
-    measured.verified =
-        measured.verified && problems.is_empty() && measured.writes == WRITERS as u64;
+    measured.verified = measured.verified && problems.is_empty() && measured.writes == WRITERS as u64;
     measured.verify_note = problems.join("; ");
     Ok(measured)
 }
@@ -248,13 +221,8 @@ fn run_thread(
     progress: &AtomicU64,
 ) -> ThreadResult {
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ ((thread as u64 + 1) * 0x1000_0001));
-    let mut out = ThreadResult {
-        writes: 0,
-        reads: 0,
-        errors: 0,
-        first_error: None,
-        latency: Histogram::default(),
-    };
+    let mut out =
+        ThreadResult { writes: 0, reads: 0, errors: 0, first_error: None, latency: Histogram::default() };
     let mut done = 0u64;
     loop {
         if workload.duration.is_some() {
@@ -269,10 +237,8 @@ fn run_thread(
         let started = Instant::now();
         let result = if write {
             access.write(|c| {
-                c.prepare_cached(
-                    "INSERT INTO litepool_stress (run, thread, value) VALUES (?1, ?2, ?3)",
-                )?
-                .execute((run.id, thread, key))?;
+                c.prepare_cached("INSERT INTO litepool_stress (run, thread, value) VALUES (?1, ?2, ?3)")?
+                    .execute((run.id, thread, key))?;
                 Ok(())
             })
         } else {
@@ -310,11 +276,7 @@ pub struct Histogram {
 
 impl Default for Histogram {
     fn default() -> Histogram {
-        Histogram {
-            counts: vec![0; 64 * 16],
-            total: 0,
-            over_1ms: 0,
-        }
+        Histogram { counts: vec![0; 64 * 16], total: 0, over_1ms: 0 }
     }
 }
 
@@ -322,11 +284,7 @@ impl Histogram {
     fn bucket(nanos: u64) -> usize {
         let v = nanos.max(1);
         let exp = 63 - v.leading_zeros() as usize;
-        if exp < 4 {
-            v as usize
-        } else {
-            (exp - 3) * 16 + ((v >> (exp - 4)) & 15) as usize
-        }
+        if exp < 4 { v as usize } else { (exp - 3) * 16 + ((v >> (exp - 4)) & 15) as usize }
     }
 
     fn lower_bound(bucket: usize) -> u64 {
@@ -387,10 +345,7 @@ mod tests {
     fn histogram_buckets_are_within_seven_percent() {
         for nanos in [1u64, 15, 16, 17, 1_000, 12_345, 1_000_000, 987_654_321] {
             let lower = Histogram::lower_bound(Histogram::bucket(nanos));
-            assert!(
-                lower <= nanos && nanos as f64 <= lower as f64 * 1.07,
-                "{nanos} -> {lower}"
-            );
+            assert!(lower <= nanos && nanos as f64 <= lower as f64 * 1.07, "{nanos} -> {lower}");
         }
     }
 

@@ -108,9 +108,7 @@ mod imp {
 
         #[track_caller]
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
-            self.0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+            self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
         }
 
         #[track_caller]
@@ -133,9 +131,7 @@ mod imp {
 
         #[track_caller]
         pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
-            self.0
-                .wait(guard)
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+            self.0.wait(guard).unwrap_or_else(std::sync::PoisonError::into_inner)
         }
 
         /// Loom does not model time: this waits for a notification and never

@@ -13,19 +13,13 @@ use support::{Sqlite, TempDb, count_items, create_items};
 
 /// Prints a row of the README's bad-input table (`bash .ci/faults-table`).
 fn report(input: &str, err: &litepool::Error) {
-    println!(
-        "BAD-INPUT | {input} | `{:?}` | {} |",
-        err.kind(),
-        err.to_string().replace('|', "\\|")
-    );
+    println!("BAD-INPUT | {input} | `{:?}` | {} |", err.kind(), err.to_string().replace('|', "\\|"));
 }
 
 /// Asserts that `access` can still write and read.
 fn still_works(access: &Sqlite) {
     create_items(access).expect("create table after the bad input");
-    access
-        .write(|c| Ok(c.execute("INSERT INTO items (value) VALUES (1)", [])?))
-        .expect("insert");
+    access.write(|c| Ok(c.execute("INSERT INTO items (value) VALUES (1)", [])?)).expect("insert");
     assert!(count_items(access).expect("count") >= 1);
 }
 
@@ -40,21 +34,11 @@ fn open_each(manager: impl Fn() -> SqliteManager) -> Vec<(String, litepool::Resu
 #[test]
 fn zero_max_size_is_a_config_error() {
     let db = TempDb::new();
-    let err = Pool::builder()
-        .max_size(0)
-        .build(db.manager("a.db"))
-        .unwrap_err();
+    let err = Pool::builder().max_size(0).build(db.manager("a.db")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
-    assert!(
-        err.to_string()
-            .contains("max_size must be at least 1, got 0"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("max_size must be at least 1, got 0"), "{err}");
     report("`max_size(0)`", &err);
-    let pool = Pool::builder()
-        .max_size(1)
-        .build(db.manager("a.db"))
-        .expect("a valid size builds");
+    let pool = Pool::builder().max_size(1).build(db.manager("a.db")).expect("a valid size builds");
     still_works(&pool);
 }
 
@@ -62,13 +46,8 @@ fn zero_max_size_is_a_config_error() {
 #[test]
 fn zero_pool_size_through_the_strategy_list_is_a_config_error() {
     let db = TempDb::new();
-    let pool = strategies::<SqliteManager>()
-        .into_iter()
-        .find(|s| s.name == "pool")
-        .unwrap();
-    let err = (pool.open)(db.manager("a.db"), Sizing::pool_size(0))
-        .err()
-        .expect("size 0 refused");
+    let pool = strategies::<SqliteManager>().into_iter().find(|s| s.name == "pool").unwrap();
+    let err = (pool.open)(db.manager("a.db"), Sizing::pool_size(0)).err().expect("size 0 refused");
     assert!(err.is_config(), "{err}");
 }
 
@@ -76,17 +55,9 @@ fn zero_pool_size_through_the_strategy_list_is_a_config_error() {
 #[test]
 fn min_idle_above_max_size_is_a_config_error() {
     let db = TempDb::new();
-    let err = Pool::builder()
-        .max_size(2)
-        .min_idle(3)
-        .build(db.manager("a.db"))
-        .unwrap_err();
+    let err = Pool::builder().max_size(2).min_idle(3).build(db.manager("a.db")).unwrap_err();
     assert!(err.is_config());
-    assert!(
-        err.to_string()
-            .contains("min_idle (3) is larger than max_size (2)"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("min_idle (3) is larger than max_size (2)"), "{err}");
     report("`min_idle(3)` with `max_size(2)`", &err);
 }
 
@@ -95,14 +66,9 @@ fn min_idle_above_max_size_is_a_config_error() {
 #[test]
 fn empty_path_is_a_config_error() {
     for (name, result) in open_each(|| SqliteManager::file("")) {
-        let err = result
-            .err()
-            .unwrap_or_else(|| panic!("{name}: empty path accepted"));
+        let err = result.err().unwrap_or_else(|| panic!("{name}: empty path accepted"));
         assert!(err.is_config(), "{name}: {err}");
-        assert!(
-            err.to_string().contains("database path is empty"),
-            "{name}: {err}"
-        );
+        assert!(err.to_string().contains("database path is empty"), "{name}: {err}");
         if name == "pool" {
             report("empty path `\"\"`", &err);
         }
@@ -115,19 +81,14 @@ fn missing_directory_is_an_open_error() {
     let db = TempDb::new();
     let path = db.path("no/such/dir/a.db");
     for (name, result) in open_each(|| SqliteManager::file(&path)) {
-        let err = result
-            .err()
-            .unwrap_or_else(|| panic!("{name}: missing directory accepted"));
+        let err = result.err().unwrap_or_else(|| panic!("{name}: missing directory accepted"));
         assert!(err.is_open(), "{name}: {err:?}");
         let message = err.to_string();
         assert!(
             message.contains("cannot open database") && message.contains("no/such/dir/a.db"),
             "{message}"
         );
-        assert!(
-            message.contains("check that the directory exists"),
-            "{message}"
-        );
+        assert!(message.contains("check that the directory exists"), "{message}");
         if name == "pool" {
             report("path in a directory that does not exist", &err);
         }
@@ -141,9 +102,7 @@ fn missing_directory_is_an_open_error() {
 fn directory_as_database_is_an_open_error() {
     let db = TempDb::new();
     for (name, result) in open_each(|| SqliteManager::file(db.dir())) {
-        let err = result
-            .err()
-            .unwrap_or_else(|| panic!("{name}: directory accepted"));
+        let err = result.err().unwrap_or_else(|| panic!("{name}: directory accepted"));
         assert!(err.is_open(), "{name}: {err}");
         assert!(err.to_string().contains("it is a directory"), "{err}");
         if name == "pool" {
@@ -158,27 +117,16 @@ fn directory_as_database_is_an_open_error() {
 fn non_sqlite_file_is_a_corrupt_error_at_build_time() {
     let db = TempDb::new();
     let path = db.path("notes.txt");
-    fs::write(
-        &path,
-        "these are not the pages you are looking for\n".repeat(200),
-    )
-    .unwrap();
+    fs::write(&path, "these are not the pages you are looking for\n".repeat(200)).unwrap();
     for (name, result) in open_each(|| SqliteManager::file(&path)) {
-        let err = result
-            .err()
-            .unwrap_or_else(|| panic!("{name}: text file accepted"));
+        let err = result.err().unwrap_or_else(|| panic!("{name}: text file accepted"));
         assert!(err.is_corrupt(), "{name}: {err}");
         assert!(err.to_string().contains("file is not a database"), "{err}");
         if name == "pool" {
             report("path to a text file", &err);
         }
     }
-    assert!(
-        fs::read_to_string(&path)
-            .unwrap()
-            .starts_with("these are not"),
-        "the file was left alone"
-    );
+    assert!(fs::read_to_string(&path).unwrap().starts_with("these are not"), "the file was left alone");
 }
 
 /// A database whose header was overwritten is refused as corrupt.
@@ -209,29 +157,17 @@ impl<'a> Unwritable<'a> {
         fs::set_permissions(path, perms).unwrap();
         if fs::OpenOptions::new().append(true).open(path).is_ok() {
             // Root ignores permission bits; the immutable attribute binds it.
-            let status = std::process::Command::new("chattr")
-                .arg("+i")
-                .arg(path)
-                .status();
-            assert!(
-                status.is_ok_and(|s| s.success()),
-                "cannot make {path:?} read-only: chattr +i failed"
-            );
+            let status = std::process::Command::new("chattr").arg("+i").arg(path).status();
+            assert!(status.is_ok_and(|s| s.success()), "cannot make {path:?} read-only: chattr +i failed");
         }
-        assert!(
-            fs::OpenOptions::new().append(true).open(path).is_err(),
-            "{path:?} is still writable"
-        );
+        assert!(fs::OpenOptions::new().append(true).open(path).is_err(), "{path:?} is still writable");
         Unwritable(path)
     }
 }
 
 impl Drop for Unwritable<'_> {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("chattr")
-            .arg("-i")
-            .arg(self.0)
-            .status();
+        let _ = std::process::Command::new("chattr").arg("-i").arg(self.0).status();
         if let Ok(meta) = fs::metadata(self.0) {
             let mut perms = meta.permissions();
             #[allow(clippy::permissions_set_readonly_false)]
@@ -253,9 +189,7 @@ fn read_only_file_opened_for_writing_is_a_read_only_error() {
     }
     let _guard = Unwritable::new(&path);
     for (name, result) in open_each(|| SqliteManager::file(&path)) {
-        let err = result
-            .err()
-            .unwrap_or_else(|| panic!("{name}: read-only file accepted for writing"));
+        let err = result.err().unwrap_or_else(|| panic!("{name}: read-only file accepted for writing"));
         assert!(err.is_read_only(), "{name}: {err}");
         assert!(err.to_string().contains("SQLITE_OPEN_READ_ONLY"), "{err}");
         if name == "pool" {
@@ -269,9 +203,7 @@ fn read_only_file_opened_for_writing_is_a_read_only_error() {
     )
     .expect("read-only opening works");
     assert_eq!(count_items(&reader).unwrap(), 1);
-    let err = reader
-        .write(|c| Ok(c.execute("INSERT INTO items (value) VALUES (8)", [])?))
-        .unwrap_err();
+    let err = reader.write(|c| Ok(c.execute("INSERT INTO items (value) VALUES (8)", [])?)).unwrap_err();
     assert!(err.is_read_only(), "{err}");
     report("write through a pool opened read-only", &err);
     assert_eq!(reader.state().in_use, 0);
@@ -291,13 +223,8 @@ fn invalid_sql_is_an_sql_error_and_the_connection_stays_usable() {
         if name == "pool" {
             report("invalid SQL (`SELEC 1`)", &err);
         }
-        let err = access
-            .write(|c| Ok(c.execute("INSERT INTO nowhere VALUES (1)", [])?))
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("no such table: nowhere"),
-            "{name}: {err}"
-        );
+        let err = access.write(|c| Ok(c.execute("INSERT INTO nowhere VALUES (1)", [])?)).unwrap_err();
+        assert!(err.to_string().contains("no such table: nowhere"), "{name}: {err}");
         assert_eq!(access.state().in_use, 0, "{name}");
         still_works(&*access);
     }
@@ -343,15 +270,11 @@ fn failing_first_time(db: &TempDb, failed: &'static AtomicBool) -> SqliteManager
 fn failing_init_hook_is_reported_with_its_cause() {
     let db = TempDb::new();
     static POOL: AtomicBool = AtomicBool::new(false);
-    let pool = Pool::builder()
-        .max_size(1)
-        .build(failing_first_time(&db, &POOL))
-        .unwrap();
+    let pool = Pool::builder().max_size(1).build(failing_first_time(&db, &POOL)).unwrap();
     let err = pool.get().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Init, "{err}");
     assert!(
-        err.to_string().contains("with_init hook failed")
-            && err.to_string().contains("syntax error"),
+        err.to_string().contains("with_init hook failed") && err.to_string().contains("syntax error"),
         "{err}"
     );
     assert!(std::error::Error::source(&err).is_some());
@@ -361,10 +284,7 @@ fn failing_init_hook_is_reported_with_its_cause() {
 
     static PER_THREAD: AtomicBool = AtomicBool::new(false);
     let per_thread = PerThread::new(failing_first_time(&db, &PER_THREAD)).unwrap();
-    assert_eq!(
-        count_items(&per_thread).unwrap_err().kind(),
-        ErrorKind::Init
-    );
+    assert_eq!(count_items(&per_thread).unwrap_err().kind(), ErrorKind::Init);
     still_works(&per_thread);
 
     static LOCKED: AtomicBool = AtomicBool::new(false);

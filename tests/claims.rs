@@ -28,13 +28,9 @@ fn ten_writers(access: &Sqlite, writers: usize) -> usize {
                 let start = &start;
                 s.spawn(move || {
                     // Open this thread's connection before the race starts.
-                    access
-                        .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
-                        .unwrap();
+                    access.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).unwrap();
                     start.wait();
-                    access.write(|c| {
-                        Ok(c.execute("INSERT INTO items (value) VALUES (?1)", [i as i64])?)
-                    })
+                    access.write(|c| Ok(c.execute("INSERT INTO items (value) VALUES (?1)", [i as i64])?))
                 })
             })
             .collect();
@@ -60,19 +56,12 @@ fn per_thread_writers_without_a_busy_timeout_get_database_is_locked() {
     let no_wait = PerThread::new(db.manager("zero.db").busy_timeout(Duration::ZERO)).unwrap();
     create_items(&no_wait).unwrap();
     let failed: usize = (0..rounds).map(|_| ten_writers(&no_wait, 10)).sum();
-    assert!(
-        failed > 0,
-        "no writer of {} hit SQLITE_BUSY with busy_timeout = 0",
-        rounds * 10
-    );
+    assert!(failed > 0, "no writer of {} hit SQLITE_BUSY with busy_timeout = 0", rounds * 10);
 
     let waiting = PerThread::new(db.manager("default.db")).unwrap();
     create_items(&waiting).unwrap();
     let failed_default: usize = (0..rounds).map(|_| ten_writers(&waiting, 10)).sum();
-    assert_eq!(
-        failed_default, 0,
-        "writers failed despite the 5 s busy timeout"
-    );
+    assert_eq!(failed_default, 0, "writers failed despite the 5 s busy timeout");
     claim(
         "C3",
         "\"database is locked\" comes from sharing one connection",
@@ -124,15 +113,9 @@ fn deferred_read_then_write_fails_busy_and_begin_immediate_does_not() {
                 vec![a.join().unwrap(), b.join().unwrap()]
             });
             let failures: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
-            assert_eq!(
-                failures.len(),
-                1,
-                "{journal:?}: expected exactly one failure, got {results:?}"
-            );
+            assert_eq!(failures.len(), 1, "{journal:?}: expected exactly one failure, got {results:?}");
             let code = match failures[0] {
-                rusqlite::Error::SqliteFailure(e, _) if e.code == ErrorCode::DatabaseBusy => {
-                    e.extended_code
-                }
+                rusqlite::Error::SqliteFailure(e, _) if e.code == ErrorCode::DatabaseBusy => e.extended_code,
                 other => panic!("{journal:?}: expected SQLITE_BUSY, got {other}"),
             };
             codes.push(code);
@@ -183,33 +166,17 @@ fn a_shared_connection_mixes_transactions_but_does_not_corrupt() {
     let db = TempDb::new();
     let path = db.path("shared.db");
     let shared = Connection::open(&path).unwrap();
-    shared
-        .execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)")
-        .unwrap();
+    shared.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)").unwrap();
 
     shared.execute_batch("BEGIN").unwrap(); // thread A
-    shared
-        .execute("INSERT INTO items (value) VALUES (1)", [])
-        .unwrap(); // thread A, half done
+    shared.execute("INSERT INTO items (value) VALUES (1)", []).unwrap(); // thread A, half done
     let b_begin = shared.execute_batch("BEGIN").unwrap_err(); // thread B
-    assert!(
-        b_begin
-            .to_string()
-            .contains("cannot start a transaction within a transaction"),
-        "{b_begin}"
-    );
-    shared
-        .execute("INSERT INTO items (value) VALUES (2)", [])
-        .unwrap(); // thread B
+    assert!(b_begin.to_string().contains("cannot start a transaction within a transaction"), "{b_begin}");
+    shared.execute("INSERT INTO items (value) VALUES (2)", []).unwrap(); // thread B
     shared.execute_batch("COMMIT").unwrap(); // thread B commits A's row too
     let a_rollback = shared.execute_batch("ROLLBACK").unwrap_err(); // thread A changes its mind
-    assert!(
-        a_rollback.to_string().contains("no transaction is active"),
-        "{a_rollback}"
-    );
-    let rows: i64 = shared
-        .query_row("SELECT COUNT(*) FROM items", [], |r| r.get(0))
-        .unwrap();
+    assert!(a_rollback.to_string().contains("no transaction is active"), "{a_rollback}");
+    let rows: i64 = shared.query_row("SELECT COUNT(*) FROM items", [], |r| r.get(0)).unwrap();
     assert_eq!(rows, 2, "A's rolled-back row was committed by B");
     assert_eq!(support::integrity_check(&path), "ok");
     claim(
@@ -231,9 +198,7 @@ fn rusqlite_connections_are_send_not_sync_and_open_without_a_mutex() {
     assert_send::<Connection>();
     assert!(OpenFlags::default().contains(OpenFlags::SQLITE_OPEN_NO_MUTEX));
     let conn = Connection::open_in_memory().unwrap();
-    let timeout: i64 = conn
-        .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
-        .unwrap();
+    let timeout: i64 = conn.query_row("PRAGMA busy_timeout", [], |r| r.get(0)).unwrap();
     assert_eq!(timeout, 5000);
     claim(
         "C6",
@@ -260,12 +225,9 @@ fn per_thread_connections_keep_every_row_and_the_file_intact() {
                 s.spawn(move || {
                     for i in 0..200 {
                         per_thread
-                            .write(|c| {
-                                Ok(c.execute(
-                                    "INSERT INTO items (value) VALUES (?1)",
-                                    [t * 1000 + i],
-                                )?)
-                            })
+                            .write(
+                                |c| Ok(c.execute("INSERT INTO items (value) VALUES (?1)", [t * 1000 + i])?),
+                            )
                             .unwrap();
                     }
                 });
@@ -274,9 +236,7 @@ fn per_thread_connections_keep_every_row_and_the_file_intact() {
         let n = support::count_items(&per_thread).unwrap();
         assert_eq!(n, 1600);
         assert_eq!(support::integrity_check(&path), "ok");
-        verdicts.push(format!(
-            "{journal:?}: 1600 of 1600 rows, integrity_check ok"
-        ));
+        verdicts.push(format!("{journal:?}: 1600 of 1600 rows, integrity_check ok"));
     }
     claim(
         "C2",

@@ -10,10 +10,7 @@ use rusqlite::Connection;
 use support::TempDb;
 
 fn litepool(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_litepool"))
-        .args(args)
-        .output()
-        .expect("run the litepool binary")
+    Command::new(env!("CARGO_BIN_EXE_litepool")).args(args).output().expect("run the litepool binary")
 }
 
 fn stdout(o: &Output) -> String {
@@ -24,14 +21,9 @@ fn stdout(o: &Output) -> String {
 #[test]
 fn a_small_run_prints_a_verified_row_per_strategy_and_scenario() {
     let out = litepool(&["--ops", "200"]);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        stdout(&out),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
     let text = stdout(&out);
-    for strategy in ["per-thread", "pool", "locked"] {
+    for strategy in ["per-thread", "pool", "locked", "split"] {
         for scenario in ["tutorial", "scaled"] {
             let row = text
                 .lines()
@@ -48,10 +40,7 @@ fn json_output_has_every_run_verified() {
     let out = litepool(&["--json", "--ops", "100", "--strategy", "pool,locked"]);
     assert!(out.status.success());
     let text = stdout(&out);
-    assert!(
-        text.trim_start().starts_with("{\"runs\":[") && text.trim_end().ends_with('}'),
-        "{text}"
-    );
+    assert!(text.trim_start().starts_with("{\"runs\":[") && text.trim_end().ends_with('}'), "{text}");
     assert_eq!(text.matches("\"verified\":true").count(), 4, "{text}");
     assert!(!text.contains("\"verified\":false"));
 }
@@ -61,13 +50,10 @@ fn json_output_has_every_run_verified() {
 fn bad_flags_exit_2_with_a_clear_message() {
     for (args, expected) in [
         (vec!["--threads", "0"], "0 is not in 1..=1024"),
-        (
-            vec!["--write-ratio", "1.5"],
-            "is not a share between 0 and 1",
-        ),
+        (vec!["--write-ratio", "1.5"], "is not a share between 0 and 1"),
         (
             vec!["--strategy", "nope"],
-            "unknown strategy \"nope\"; choose from per-thread, pool, locked",
+            "unknown strategy \"nope\"; choose from per-thread, pool, locked, split",
         ),
         (vec!["--keep"], "--db"),
         (vec!["--seconds=-1"], "is not a number of seconds"),
@@ -87,10 +73,7 @@ fn an_unwritable_db_path_reports_the_open_error() {
     let out = litepool(&["--db", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("cannot open database") && err.contains("check that the directory exists"),
-        "{err}"
-    );
+    assert!(err.contains("cannot open database") && err.contains("check that the directory exists"), "{err}");
 }
 
 /// `--db` works only in `litepool_stress`, drops it at the end, leaves the
@@ -101,22 +84,10 @@ fn db_mode_leaves_other_tables_alone_and_drops_its_own() {
     let path = db.path("mine.db");
     {
         let conn = Connection::open(&path).unwrap();
-        conn.execute_batch("CREATE TABLE mine (x); INSERT INTO mine VALUES (42);")
-            .unwrap();
+        conn.execute_batch("CREATE TABLE mine (x); INSERT INTO mine VALUES (42);").unwrap();
     }
-    let out = litepool(&[
-        "--db",
-        path.to_str().unwrap(),
-        "--ops",
-        "100",
-        "--strategy",
-        "pool",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = litepool(&["--db", path.to_str().unwrap(), "--ops", "100", "--strategy", "pool"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let conn = Connection::open(&path).unwrap();
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
@@ -126,44 +97,23 @@ fn db_mode_leaves_other_tables_alone_and_drops_its_own() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(tables, ["mine"]);
-    let x: i64 = conn
-        .query_row("SELECT x FROM mine", [], |r| r.get(0))
-        .unwrap();
+    let x: i64 = conn.query_row("SELECT x FROM mine", [], |r| r.get(0)).unwrap();
     assert_eq!(x, 42);
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .unwrap();
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "delete", "the user's journal mode was changed");
     drop(conn);
 
-    let out = litepool(&[
-        "--db",
-        path.to_str().unwrap(),
-        "--ops",
-        "50",
-        "--strategy",
-        "locked",
-        "--keep",
-    ]);
+    let out = litepool(&["--db", path.to_str().unwrap(), "--ops", "50", "--strategy", "locked", "--keep"]);
     assert!(out.status.success());
     let conn = Connection::open(&path).unwrap();
-    let kept: i64 = conn
-        .query_row("SELECT COUNT(*) FROM litepool_stress", [], |r| r.get(0))
-        .unwrap();
+    let kept: i64 = conn.query_row("SELECT COUNT(*) FROM litepool_stress", [], |r| r.get(0)).unwrap();
     assert!(kept > 0);
 }
 
 /// `--seconds` runs for a duration and still verifies.
 #[test]
 fn a_timed_run_verifies() {
-    let out = litepool(&[
-        "--seconds",
-        "0.3",
-        "--strategy",
-        "per-thread",
-        "--no-tutorial",
-        "--json",
-    ]);
+    let out = litepool(&["--seconds", "0.3", "--strategy", "per-thread", "--no-tutorial", "--json"]);
     assert!(out.status.success());
     let text = stdout(&out);
     assert_eq!(text.matches("\"verified\":true").count(), 1, "{text}");

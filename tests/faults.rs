@@ -20,18 +20,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use litepool::{
-    AccessExt, JournalMode, Locked, Pool, Sizing, SqliteManager, Synchronous, strategies,
-};
+use litepool::{AccessExt, JournalMode, Locked, Pool, Sizing, SqliteManager, Synchronous, strategies};
 use rusqlite::Connection;
 use support::{Sqlite, TempDb, count_items, create_items, integrity_check, item_ids};
 
 const ROLE: &str = "LITEPOOL_FAULT_CHILD";
 
 fn manager(path: &Path, journal: JournalMode, sync: Synchronous) -> SqliteManager {
-    SqliteManager::file(path)
-        .journal_mode(journal)
-        .synchronous(sync)
+    SqliteManager::file(path).journal_mode(journal).synchronous(sync)
 }
 
 /// Keeps the deliberate panics of these tests out of the output.
@@ -40,10 +36,8 @@ fn quiet_planted_panics() {
     ONCE.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let planted = info
-                .payload()
-                .downcast_ref::<&str>()
-                .is_some_and(|m| m.starts_with("planted panic"));
+            let planted =
+                info.payload().downcast_ref::<&str>().is_some_and(|m| m.starts_with("planted panic"));
             if !planted {
                 default(info);
             }
@@ -61,21 +55,14 @@ fn env(name: &str) -> String {
 #[ignore = "run by the fault tests in a child process"]
 fn child() {
     let path = env("LITEPOOL_FAULT_DB");
-    let journal = if env("LITEPOOL_FAULT_JOURNAL") == "wal" {
-        JournalMode::Wal
-    } else {
-        JournalMode::Delete
-    };
-    let sync = if env("LITEPOOL_FAULT_SYNC") == "full" {
-        Synchronous::Full
-    } else {
-        Synchronous::Normal
-    };
+    let journal = if env("LITEPOOL_FAULT_JOURNAL") == "wal" { JournalMode::Wal } else { JournalMode::Delete };
+    let sync = if env("LITEPOOL_FAULT_SYNC") == "full" { Synchronous::Full } else { Synchronous::Normal };
     let base: i64 = env("LITEPOOL_FAULT_BASE").parse().unwrap();
-    let pool = Pool::builder()
-        .max_size(4)
-        .build(manager(Path::new(&path), journal, sync))
-        .unwrap();
+    let strategy = std::env::var("LITEPOOL_FAULT_STRATEGY").unwrap_or_else(|_| "pool".to_owned());
+    let strategy =
+        strategies::<SqliteManager>().into_iter().find(|s| s.name == strategy).expect("known strategy");
+    let access = (strategy.open)(manager(Path::new(&path), journal, sync), Sizing::pool_size(4)).unwrap();
+    let pool = &*access;
     // The harness has printed "test child ... " without a newline: end it,
     // so that every acknowledgement is a line of its own.
     println!();
@@ -89,14 +76,12 @@ fn child() {
         // Writers insert until killed, each row its own transaction.
         "writers" => thread::scope(|s| {
             for t in 0..4i64 {
-                let (pool, ack) = (&pool, &ack);
+                let ack = &ack;
                 s.spawn(move || {
                     for i in 0.. {
                         let id = base + t * 1_000_000 + i;
-                        pool.write(|c| {
-                            Ok(c.execute("INSERT INTO items (id, value) VALUES (?1, 0)", [id])?)
-                        })
-                        .unwrap();
+                        pool.write(|c| Ok(c.execute("INSERT INTO items (id, value) VALUES (?1, 0)", [id])?))
+                            .unwrap();
                         ack(format!("ack {id}"));
                     }
                 });
@@ -105,12 +90,10 @@ fn child() {
         // A batch that never commits: enough rows to spill the page cache to
         // the file, announced, then more until killed.
         "batch" => {
-            pool.write(|c| Ok(c.execute("INSERT INTO items (id, value) VALUES (?1, 0)", [base])?))
-                .unwrap();
+            pool.write(|c| Ok(c.execute("INSERT INTO items (id, value) VALUES (?1, 0)", [base])?)).unwrap();
             ack(format!("ack {base}"));
             let _ = pool.write(|c| {
-                let mut insert =
-                    c.prepare_cached("INSERT INTO items (id, value) VALUES (?1, ?2)")?;
+                let mut insert = c.prepare_cached("INSERT INTO items (id, value) VALUES (?1, ?2)")?;
                 for i in 1.. {
                     insert.execute((base + i, "x".repeat(200)))?;
                     if i == 20_000 {
@@ -126,14 +109,10 @@ fn child() {
             let rows: i64 = env("LITEPOOL_FAULT_ROWS").parse().unwrap();
             thread::scope(|s| {
                 for t in 0..2 {
-                    let pool = &pool;
                     s.spawn(move || {
                         for i in (t..rows).step_by(2) {
                             pool.write(|c| {
-                                Ok(c.execute(
-                                    "INSERT INTO items (id, value) VALUES (?1, 0)",
-                                    [base + i],
-                                )?)
+                                Ok(c.execute("INSERT INTO items (id, value) VALUES (?1, 0)", [base + i])?)
                             })
                             .unwrap();
                         }
@@ -147,20 +126,15 @@ fn child() {
 
 fn spawn_child(role: &str, path: &Path, journal: &str, sync: &str, base: i64) -> Command {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "child",
-        "--exact",
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env(ROLE, role)
-    .env("LITEPOOL_FAULT_DB", path)
-    .env("LITEPOOL_FAULT_JOURNAL", journal)
-    .env("LITEPOOL_FAULT_SYNC", sync)
-    .env("LITEPOOL_FAULT_BASE", base.to_string())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    cmd.args(["child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(ROLE, role)
+        .env("LITEPOOL_FAULT_STRATEGY", "pool")
+        .env("LITEPOOL_FAULT_DB", path)
+        .env("LITEPOOL_FAULT_JOURNAL", journal)
+        .env("LITEPOOL_FAULT_SYNC", sync)
+        .env("LITEPOOL_FAULT_BASE", base.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     cmd
 }
 
@@ -172,6 +146,7 @@ fn fresh_items(path: &Path, journal: JournalMode) {
 /// Kills a writer child with SIGKILL after its `kill_after`-th acknowledged
 /// row; returns the acknowledged ids it printed.
 fn kill_writers_after(
+    strategy: &str,
     path: &Path,
     journal: &str,
     sync: &str,
@@ -179,6 +154,7 @@ fn kill_writers_after(
     kill_after: usize,
 ) -> Vec<i64> {
     let mut child = spawn_child("writers", path, journal, sync, base)
+        .env("LITEPOOL_FAULT_STRATEGY", strategy)
         .spawn()
         .unwrap();
     let stdout = BufReader::new(child.stdout.take().unwrap());
@@ -193,10 +169,7 @@ fn kill_writers_after(
             }
             _ => {
                 let output = child.wait_with_output().unwrap();
-                panic!(
-                    "writer ended before being killed: {}",
-                    String::from_utf8_lossy(&output.stderr)
-                );
+                panic!("writer ended before being killed: {}", String::from_utf8_lossy(&output.stderr));
             }
         }
     }
@@ -214,49 +187,50 @@ fn kill_writers_after(
     acked
 }
 
-/// SIGKILL at 20 points per configuration (WAL and DELETE, synchronous
-/// NORMAL and FULL): every acknowledged row survives, none is doubled, and
-/// `integrity_check` says `ok`. A process crash, unlike a power loss, must
-/// lose nothing in any of these modes.
+/// SIGKILL at 20 points per configuration (every strategy; WAL and DELETE,
+/// synchronous NORMAL and FULL): every acknowledged row survives, none is
+/// doubled, and `integrity_check` says `ok`. A process crash, unlike a power
+/// loss, must lose nothing in any of these modes.
 #[test]
 fn kill_9_mid_write_loses_nothing_acknowledged() {
     let kills = 20;
     let mut report = Vec::new();
-    for (journal, mode) in [("wal", JournalMode::Wal), ("delete", JournalMode::Delete)] {
-        for sync in ["normal", "full"] {
-            let db = TempDb::new();
-            let path = db.path("crash.db");
-            fresh_items(&path, mode);
-            let mut acknowledged = BTreeSet::new();
-            for k in 0..kills {
-                // Kill after 1 to ~200 acknowledged rows: early, mid-checkpoint, late.
-                let kill_after = 1 + (k * 97) % 200;
-                let acked =
-                    kill_writers_after(&path, journal, sync, k as i64 * 10_000_000, kill_after);
-                acknowledged.extend(acked);
-                assert_eq!(
-                    integrity_check(&path),
-                    "ok",
-                    "{journal}/{sync}: after kill {k}"
-                );
+    for strategy in strategies::<SqliteManager>() {
+        for (journal, mode) in [("wal", JournalMode::Wal), ("delete", JournalMode::Delete)] {
+            if strategy.wal_only && mode != JournalMode::Wal {
+                continue;
             }
-            let stored = item_ids(&path);
-            let stored_set: BTreeSet<i64> = stored.iter().copied().collect();
-            assert_eq!(
-                stored.len(),
-                stored_set.len(),
-                "{journal}/{sync}: a row is stored twice"
-            );
-            let lost: Vec<_> = acknowledged.difference(&stored_set).collect();
-            assert!(
-                lost.is_empty(),
-                "{journal}/{sync}: acknowledged rows lost: {lost:?}"
-            );
-            report.push(format!(
-                "{journal}/{sync}: {kills} kills, {} acknowledged rows checked, {} lost",
-                acknowledged.len(),
-                lost.len()
-            ));
+            for sync in ["normal", "full"] {
+                let name = format!("{}/{journal}/{sync}", strategy.name);
+                let db = TempDb::new();
+                let path = db.path("crash.db");
+                fresh_items(&path, mode);
+                let mut acknowledged = BTreeSet::new();
+                for k in 0..kills {
+                    // Kill after 1 to ~200 acknowledged rows: early, mid-checkpoint, late.
+                    let kill_after = 1 + (k * 97) % 200;
+                    let base = k as i64 * 10_000_000;
+                    acknowledged.extend(kill_writers_after(
+                        strategy.name,
+                        &path,
+                        journal,
+                        sync,
+                        base,
+                        kill_after,
+                    ));
+                    assert_eq!(integrity_check(&path), "ok", "{name}: after kill {k}");
+                }
+                let stored = item_ids(&path);
+                let stored_set: BTreeSet<i64> = stored.iter().copied().collect();
+                assert_eq!(stored.len(), stored_set.len(), "{name}: a row is stored twice");
+                let lost: Vec<_> = acknowledged.difference(&stored_set).collect();
+                assert!(lost.is_empty(), "{name}: acknowledged rows lost: {lost:?}");
+                report.push(format!(
+                    "{name}: {kills} kills, {} acknowledged rows checked, {} lost",
+                    acknowledged.len(),
+                    lost.len()
+                ));
+            }
         }
     }
     println!("FAULTS | crash | {} |", report.join("; "));
@@ -271,9 +245,7 @@ fn kill_9_during_a_large_batch_leaves_none_of_it() {
         let db = TempDb::new();
         let path = db.path("batch.db");
         fresh_items(&path, mode);
-        let mut child = spawn_child("batch", &path, journal, "normal", 1)
-            .spawn()
-            .unwrap();
+        let mut child = spawn_child("batch", &path, journal, "normal", 1).spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut acked_first = false;
         loop {
@@ -284,18 +256,11 @@ fn kill_9_during_a_large_batch_leaves_none_of_it() {
                 _ => panic!("{journal}: the batch child ended before opening its batch"),
             }
         }
-        assert!(
-            acked_first,
-            "{journal}: the row before the batch was not acknowledged"
-        );
+        assert!(acked_first, "{journal}: the row before the batch was not acknowledged");
         child.kill().unwrap();
         child.wait().unwrap();
         assert_eq!(integrity_check(&path), "ok", "{journal}");
-        assert_eq!(
-            item_ids(&path),
-            vec![1],
-            "{journal}: rows of the killed batch survived"
-        );
+        assert_eq!(item_ids(&path), vec![1], "{journal}: rows of the killed batch survived");
     }
 }
 
@@ -326,11 +291,7 @@ fn several_processes_on_one_file_lose_nothing() {
                     String::from_utf8_lossy(&output.stdout)
                 );
             }
-            assert_eq!(
-                item_ids(&path).len() as i64,
-                processes * rows,
-                "{journal}, {processes} processes"
-            );
+            assert_eq!(item_ids(&path).len() as i64, processes * rows, "{journal}, {processes} processes");
             assert_eq!(integrity_check(&path), "ok");
         }
     }
@@ -345,11 +306,8 @@ fn several_processes_on_one_file_lose_nothing() {
 fn panics_mid_transaction_leave_nothing_behind_and_others_keep_working() {
     let db = TempDb::new();
     for strategy in strategies::<SqliteManager>() {
-        let access = (strategy.open)(
-            db.manager(&format!("{}.db", strategy.name)),
-            Sizing::pool_size(2),
-        )
-        .unwrap();
+        let access =
+            (strategy.open)(db.manager(&format!("{}.db", strategy.name)), Sizing::pool_size(2)).unwrap();
         let name = strategy.name;
         create_items(&*access).unwrap();
         let panicking = AtomicBool::new(true);
@@ -369,9 +327,7 @@ fn panics_mid_transaction_leave_nothing_behind_and_others_keep_working() {
                                         [t * 1_000_000 + i],
                                     )?)
                                 })
-                                .unwrap_or_else(|e| {
-                                    panic!("{name}: a bystander's write failed: {e}")
-                                });
+                                .unwrap_or_else(|e| panic!("{name}: a bystander's write failed: {e}"));
                             good_writes.fetch_add(1, Ordering::SeqCst);
                             i += 1;
                         }
@@ -383,14 +339,8 @@ fn panics_mid_transaction_leave_nothing_behind_and_others_keep_working() {
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
                     if inside {
                         access.write(|c| -> litepool::Result<()> {
-                            c.execute(
-                                "INSERT INTO items (id, value) VALUES (?1, 2)",
-                                [-1 - round],
-                            )?;
-                            c.execute(
-                                "INSERT INTO items (id, value) VALUES (?1, 2)",
-                                [-100 - round],
-                            )?;
+                            c.execute("INSERT INTO items (id, value) VALUES (?1, 2)", [-1 - round])?;
+                            c.execute("INSERT INTO items (id, value) VALUES (?1, 2)", [-100 - round])?;
                             panic!("planted panic inside a transaction");
                         })
                     } else {
@@ -403,34 +353,17 @@ fn panics_mid_transaction_leave_nothing_behind_and_others_keep_working() {
             }
             panicking.store(false, Ordering::SeqCst);
             for w in workers {
-                w.join()
-                    .unwrap_or_else(|_| panic!("{name}: a bystander thread failed"));
+                w.join().unwrap_or_else(|_| panic!("{name}: a bystander thread failed"));
             }
         });
         let panicked_rows: i64 = access
-            .read(|c| {
-                Ok(
-                    c.query_row("SELECT COUNT(*) FROM items WHERE value = 2", [], |r| {
-                        r.get(0)
-                    })?,
-                )
-            })
+            .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM items WHERE value = 2", [], |r| r.get(0))?))
             .unwrap();
-        assert_eq!(
-            panicked_rows, 0,
-            "{name}: rows of panicked transactions survived"
-        );
-        assert_eq!(
-            count_items(&*access).unwrap() as usize,
-            good_writes.load(Ordering::SeqCst),
-            "{name}"
-        );
+        assert_eq!(panicked_rows, 0, "{name}: rows of panicked transactions survived");
+        assert_eq!(count_items(&*access).unwrap() as usize, good_writes.load(Ordering::SeqCst), "{name}");
         let state = access.state();
         assert_eq!((state.in_use, state.waiting), (0, 0), "{name}: {state:?}");
-        assert!(
-            access.read(|c| Ok(c.is_autocommit())).unwrap(),
-            "{name}: left in a transaction"
-        );
+        assert!(access.read(|c| Ok(c.is_autocommit())).unwrap(), "{name}: left in a transaction");
     }
 }
 
@@ -462,16 +395,11 @@ fn a_full_database_is_a_clear_error_and_recovers_after_a_delete() {
     let path = db.path("full.db");
     let pool = Pool::builder()
         .max_size(2)
-        .build(
-            SqliteManager::file(&path).with_init(|c| c.execute_batch("PRAGMA max_page_count = 40")),
-        )
+        .build(SqliteManager::file(&path).with_init(|c| c.execute_batch("PRAGMA max_page_count = 40")))
         .unwrap();
     create_items(&pool).unwrap();
     let row = |c: &Connection, i: i64| -> litepool::Result<()> {
-        c.execute(
-            "INSERT INTO items (id, value) VALUES (?1, ?2)",
-            (i, "x".repeat(1000)),
-        )?;
+        c.execute("INSERT INTO items (id, value) VALUES (?1, ?2)", (i, "x".repeat(1000)))?;
         Ok(())
     };
     let mut committed = 0;
@@ -484,25 +412,15 @@ fn a_full_database_is_a_clear_error_and_recovers_after_a_delete() {
     };
     assert!(err.is_full(), "{err}");
     let message = err.to_string();
-    println!(
-        "BAD-INPUT | insert into a full database (`max_page_count`) | `{:?}` | {message} |",
-        err.kind()
-    );
-    assert!(
-        message.contains("database or disk is full") && message.contains("max_page_count"),
-        "{message}"
-    );
+    println!("BAD-INPUT | insert into a full database (`max_page_count`) | `{:?}` | {message} |", err.kind());
+    assert!(message.contains("database or disk is full") && message.contains("max_page_count"), "{message}");
     // A batch that cannot fit leaves none of its rows.
-    let err = pool
-        .write(|c| (0..50).try_for_each(|i| row(c, 1_000_000 + i)))
-        .unwrap_err();
+    let err = pool.write(|c| (0..50).try_for_each(|i| row(c, 1_000_000 + i))).unwrap_err();
     assert!(err.is_full());
     assert_eq!(count_items(&pool).unwrap(), committed);
     assert_eq!(pool.state().in_use, 0);
-    pool.write(|c| Ok(c.execute("DELETE FROM items WHERE id < ?1", [committed / 2])?))
-        .unwrap();
-    pool.write(|c| row(c, 2_000_000))
-        .expect("writes succeed again after a delete");
+    pool.write(|c| Ok(c.execute("DELETE FROM items WHERE id < ?1", [committed / 2])?)).unwrap();
+    pool.write(|c| row(c, 2_000_000)).expect("writes succeed again after a delete");
     assert_eq!(integrity_check(&path), "ok");
 }
 
@@ -514,35 +432,21 @@ fn a_held_write_lock_makes_writes_fail_busy_after_the_timeout() {
     let db = TempDb::new();
     let path = db.path("busy.db");
     let timeout = Duration::from_millis(300);
-    let pool = Pool::builder()
-        .max_size(2)
-        .build(SqliteManager::file(&path).busy_timeout(timeout))
-        .unwrap();
+    let pool = Pool::builder().max_size(2).build(SqliteManager::file(&path).busy_timeout(timeout)).unwrap();
     create_items(&pool).unwrap();
     let holder = Connection::open(&path).unwrap();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
     let started = Instant::now();
-    let err = pool
-        .write(|c| Ok(c.execute("INSERT INTO items (value) VALUES (1)", [])?))
-        .unwrap_err();
+    let err = pool.write(|c| Ok(c.execute("INSERT INTO items (value) VALUES (1)", [])?)).unwrap_err();
     let waited = started.elapsed();
     assert!(err.is_busy(), "{err}");
-    assert!(
-        err.to_string().contains("the busy timeout is 300ms"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("the busy timeout is 300ms"), "{err}");
     println!(
         "BAD-INPUT | write while another connection holds the write lock | `{:?}` | {err} |",
         err.kind()
     );
-    assert!(
-        waited >= timeout,
-        "gave up after {waited:?}, before the busy timeout"
-    );
-    assert!(
-        waited < timeout * 20,
-        "waited {waited:?}, far past the busy timeout"
-    );
+    assert!(waited >= timeout, "gave up after {waited:?}, before the busy timeout");
+    assert!(waited < timeout * 20, "waited {waited:?}, far past the busy timeout");
     assert_eq!(pool.state().in_use, 0, "the connection did not come back");
     holder.execute_batch("COMMIT").unwrap();
     pool.write(|c| Ok(c.execute("INSERT INTO items (value) VALUES (1)", [])?))
@@ -557,19 +461,11 @@ fn readers_are_not_blocked_by_a_held_write_lock_in_wal() {
     let db = TempDb::new();
     for strategy in strategies::<SqliteManager>() {
         let path = db.path(&format!("{}.db", strategy.name));
-        let access: Box<Sqlite> =
-            (strategy.open)(SqliteManager::file(&path), Sizing::default()).unwrap();
+        let access: Box<Sqlite> = (strategy.open)(SqliteManager::file(&path), Sizing::default()).unwrap();
         create_items(&*access).unwrap();
         let holder = Connection::open(&path).unwrap();
-        holder
-            .execute_batch("BEGIN IMMEDIATE; INSERT INTO items (value) VALUES (5);")
-            .unwrap();
-        assert_eq!(
-            count_items(&*access).unwrap(),
-            0,
-            "{}: saw uncommitted data",
-            strategy.name
-        );
+        holder.execute_batch("BEGIN IMMEDIATE; INSERT INTO items (value) VALUES (5);").unwrap();
+        assert_eq!(count_items(&*access).unwrap(), 0, "{}: saw uncommitted data", strategy.name);
         holder.execute_batch("COMMIT").unwrap();
         assert_eq!(count_items(&*access).unwrap(), 1, "{}", strategy.name);
     }

@@ -35,6 +35,8 @@ mod pool {
         a_panic_mid_write_leaves_no_open_transaction,
         close_racing_with_use_answers_every_call,
         a_failed_open_gives_its_slot_back,
+        reads_never_see_an_open_write_transaction,
+        writes_never_overlap,
         close_wakes_every_waiter,
         write_transactions_never_mix,
     );
@@ -50,6 +52,8 @@ mod per_thread {
         a_panic_mid_write_leaves_no_open_transaction,
         close_racing_with_use_answers_every_call,
         a_failed_open_gives_its_slot_back,
+        reads_never_see_an_open_write_transaction,
+        writes_never_overlap,
         write_transactions_never_mix,
     );
 }
@@ -78,63 +82,40 @@ fn planted_notify_before_release_is_caught() {
 #[test]
 fn planted_notify_one_on_close_is_caught() {
     let model = assert_caught("planted_child", "notify-one-on-close", &["deadlock"]);
-    assert!(
-        model.ends_with("close_wakes_every_waiter"),
-        "caught by {model}"
-    );
+    assert!(model.ends_with("close_wakes_every_waiter"), "caught by {model}");
 }
 
 /// Skipping the rollback on return hands out someone else's transaction.
 #[test]
 fn planted_no_rollback_on_return_is_caught() {
-    assert_caught(
-        "planted_child",
-        "no-rollback-on-return",
-        &["inside someone else's transaction"],
-    );
+    assert_caught("planted_child", "no-rollback-on-return", &["inside someone else's transaction"]);
 }
 
 /// A double decrement on the error path makes `state()` report a count no
 /// schedule could produce.
 #[test]
 fn planted_double_decrement_on_error_is_caught() {
-    assert_caught(
-        "planted_child",
-        "double-decrement-on-error",
-        &["impossible state"],
-    );
+    assert_caught("planted_child", "double-decrement-on-error", &["impossible state"]);
 }
 
 /// Rolling back only when the work returned an error hands on the
 /// transaction of a thread that panicked.
 #[test]
 fn planted_reset_only_on_error_is_caught() {
-    assert_caught(
-        "planted_child",
-        "reset-only-on-error",
-        &["inside someone else's transaction"],
-    );
+    assert_caught("planted_child", "reset-only-on-error", &["inside someone else's transaction"]);
 }
 
 /// Committing in a `finally` commits the rows of a failed write.
 #[test]
 fn planted_commit_on_error_is_caught() {
-    assert_caught(
-        "planted_child",
-        "commit-on-error",
-        &["assertion `left == right` failed"],
-    );
+    assert_caught("planted_child", "commit-on-error", &["assertion `left == right` failed"]);
 }
 
 /// Handing out an idle connection before checking `closed` serves calls
 /// after `close()`.
 #[test]
 fn planted_idle_before_closed_check_is_caught() {
-    assert_caught(
-        "planted_child",
-        "idle-before-closed-check",
-        &["unwrap_err", "closed"],
-    );
+    assert_caught("planted_child", "idle-before-closed-check", &["unwrap_err", "closed"]);
 }
 
 /// Keeping the slot of a failed open loses it for good: deadlock.
@@ -147,65 +128,40 @@ fn planted_leak_slot_on_failed_open_is_caught() {
 /// whatever the code does.
 #[test]
 fn every_property_fails_on_a_planted_bug() {
-    let teeth = [
-        (
-            "no_connection_is_used_by_two_threads_at_once",
-            "split-claim",
-            "Causality violation",
-        ),
-        (
-            "connections_in_use_never_exceed_capacity",
-            "double-decrement-on-error",
-            "impossible state",
-        ),
-        (
-            "every_thread_finishes_with_more_threads_than_connections",
-            "notify-before-release",
-            "deadlock",
-        ),
-        (
-            "committed_rows_equal_acknowledged_inserts",
-            "commit-on-error",
-            "left == right",
-        ),
+    let teeth: [(&str, &str, &[&str]); 13] = [
+        ("no_connection_is_used_by_two_threads_at_once", "split-claim", &["Causality violation"]),
+        ("connections_in_use_never_exceed_capacity", "double-decrement-on-error", &["impossible state"]),
+        ("every_thread_finishes_with_more_threads_than_connections", "notify-before-release", &["deadlock"]),
+        ("committed_rows_equal_acknowledged_inserts", "commit-on-error", &["left == right"]),
         (
             "a_connection_returned_mid_transaction_is_reset",
             "no-rollback-on-return",
-            "someone else's transaction",
+            &["someone else's transaction"],
         ),
         (
             "a_panic_mid_write_leaves_no_open_transaction",
             "reset-only-on-error",
-            "someone else's transaction",
+            &["someone else's transaction"],
         ),
+        ("close_racing_with_use_answers_every_call", "idle-before-closed-check", &["unwrap_err"]),
+        ("close_wakes_every_waiter", "notify-one-on-close", &["deadlock"]),
+        ("write_transactions_never_mix", "unlock-before-commit", &["Causality violation"]),
+        ("a_failed_open_gives_its_slot_back", "leak-slot-on-failed-open", &["deadlock"]),
         (
-            "close_racing_with_use_answers_every_call",
-            "idle-before-closed-check",
-            "unwrap_err",
+            "reads_never_see_an_open_write_transaction",
+            "read-from-writer",
+            &["Causality violation", "a read saw"],
         ),
+        ("writes_never_overlap", "unlock-before-commit", &["Causality violation", "within a transaction"]),
         (
-            "close_wakes_every_waiter",
-            "notify-one-on-close",
-            "deadlock",
-        ),
-        (
-            "write_transactions_never_mix",
-            "unlock-before-commit",
-            "Causality violation",
-        ),
-        (
-            "a_failed_open_gives_its_slot_back",
-            "leak-slot-on-failed-open",
-            "deadlock",
+            "one_writer_connection_and_read_only_readers",
+            "second-writer",
+            &["more than one writer connection"],
         ),
     ];
     for (property, bug, expected) in teeth {
-        let model =
-            support::loom::assert_caught_by("planted_child", bug, Some(property), &[expected]);
-        assert!(
-            model.ends_with(property),
-            "{bug} was caught by {model}, not {property}"
-        );
+        let model = support::loom::assert_caught_by("planted_child", bug, Some(property), expected);
+        assert!(model.ends_with(property), "{bug} was caught by {model}, not {property}");
     }
 }
 

@@ -11,21 +11,14 @@ use litepool::{Pool, SqliteManager};
 use support::TempDb;
 
 fn pool(db: &TempDb, max_size: usize) -> Pool<SqliteManager> {
-    Pool::builder()
-        .max_size(max_size)
-        .build(db.manager("p.db"))
-        .expect("build pool")
+    Pool::builder().max_size(max_size).build(db.manager("p.db")).expect("build pool")
 }
 
 /// Blocks until `n` threads are waiting in the pool.
 fn until_waiting(pool: &Pool<SqliteManager>, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while pool.state().waiting < n {
-        assert!(
-            Instant::now() < deadline,
-            "no thread started waiting: {:?}",
-            pool.state()
-        );
+        assert!(Instant::now() < deadline, "no thread started waiting: {:?}", pool.state());
         thread::yield_now();
     }
 }
@@ -41,18 +34,9 @@ fn exhausted_pool_times_out_after_the_wait_with_its_numbers() {
     let err = pool.get_timeout(Duration::from_millis(200)).unwrap_err();
     let waited = started.elapsed();
     assert!(err.is_timeout(), "{err}");
-    assert!(
-        waited >= Duration::from_millis(200),
-        "gave up early, after {waited:?}"
-    );
-    assert!(
-        waited < Duration::from_secs(20),
-        "waited far too long: {waited:?}"
-    );
-    println!(
-        "BAD-INPUT | `get_timeout(200ms)` on an exhausted pool | `{:?}` | {err} |",
-        err.kind()
-    );
+    assert!(waited >= Duration::from_millis(200), "gave up early, after {waited:?}");
+    assert!(waited < Duration::from_secs(20), "waited far too long: {waited:?}");
+    println!("BAD-INPUT | `get_timeout(200ms)` on an exhausted pool | `{:?}` | {err} |", err.kind());
     assert_eq!(
         err.to_string(),
         "pool exhausted: 2 of 2 connections in use after waiting 200ms; raise max_size or return connections sooner"
@@ -83,10 +67,7 @@ fn a_returned_connection_goes_to_the_waiting_thread() {
         let waiter = s.spawn(|| pool.get_timeout(Duration::from_secs(60)).map(drop));
         until_waiting(&pool, 1);
         drop(held);
-        waiter
-            .join()
-            .unwrap()
-            .expect("the waiter got the returned connection");
+        waiter.join().unwrap().expect("the waiter got the returned connection");
     });
     assert_eq!(pool.state().in_use, 0);
     assert_eq!(pool.state().idle, 1);
@@ -99,9 +80,8 @@ fn close_wakes_all_waiters_with_a_closed_error() {
     let pool = pool(&db, 1);
     let held = pool.get().unwrap();
     thread::scope(|s| {
-        let waiters: Vec<_> = (0..3)
-            .map(|_| s.spawn(|| pool.get_timeout(Duration::from_secs(600)).map(drop)))
-            .collect();
+        let waiters: Vec<_> =
+            (0..3).map(|_| s.spawn(|| pool.get_timeout(Duration::from_secs(600)).map(drop))).collect();
         until_waiting(&pool, 3);
         pool.close();
         for w in waiters {
@@ -110,11 +90,7 @@ fn close_wakes_all_waiters_with_a_closed_error() {
     });
     drop(held);
     let state = pool.state();
-    assert_eq!(
-        (state.idle, state.in_use, state.waiting),
-        (0, 0, 0),
-        "the returned connection was closed"
-    );
+    assert_eq!((state.idle, state.in_use, state.waiting), (0, 0, 0), "the returned connection was closed");
 }
 
 /// `min_idle` connections are open after `build`, and connections are
@@ -122,24 +98,13 @@ fn close_wakes_all_waiters_with_a_closed_error() {
 #[test]
 fn min_idle_connections_are_opened_at_build() {
     let db = TempDb::new();
-    let pool = Pool::builder()
-        .max_size(4)
-        .min_idle(3)
-        .build(db.manager("m.db"))
-        .unwrap();
+    let pool = Pool::builder().max_size(4).min_idle(3).build(db.manager("m.db")).unwrap();
     assert_eq!(pool.state().idle, 3);
     // A TEMP table is private to one connection: it marks which one we got.
-    pool.get()
-        .unwrap()
-        .execute_batch("CREATE TEMP TABLE mark (x)")
-        .unwrap();
+    pool.get().unwrap().execute_batch("CREATE TEMP TABLE mark (x)").unwrap();
     let again = pool.get().unwrap();
     let marked: i64 = again
-        .query_row(
-            "SELECT count(*) FROM temp.sqlite_schema WHERE name = 'mark'",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT count(*) FROM temp.sqlite_schema WHERE name = 'mark'", [], |r| r.get(0))
         .unwrap();
     assert_eq!(marked, 1, "the warmest connection is reused first");
 }
@@ -162,14 +127,9 @@ fn the_pool_never_opens_more_than_max_size() {
 fn a_connection_returned_mid_transaction_is_rolled_back() {
     let db = TempDb::new();
     let pool = pool(&db, 1);
-    pool.get()
-        .unwrap()
-        .execute_batch("CREATE TABLE t (x); BEGIN; INSERT INTO t VALUES (1);")
-        .unwrap();
+    pool.get().unwrap().execute_batch("CREATE TABLE t (x); BEGIN; INSERT INTO t VALUES (1);").unwrap();
     let conn = pool.get().unwrap();
     assert!(conn.is_autocommit(), "handed out mid-transaction");
-    let n: i64 = conn
-        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-        .unwrap();
+    let n: i64 = conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
     assert_eq!(n, 0, "the abandoned insert was rolled back");
 }

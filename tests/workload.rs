@@ -42,8 +42,9 @@ enum Op {
     ReadThenWrite(i64),
     /// A write that inserts a row and then fails; nothing of it may remain.
     Fail(Failure),
-    /// On the read path: `BEGIN`, insert, and return without committing, as
-    /// a careless caller would; the strategy must roll it back.
+    /// On the read path: `BEGIN` and an insert (a count, on a read-only
+    /// connection), and return without committing, as a careless caller
+    /// would; the strategy must roll it back.
     Abandon(i64),
 }
 
@@ -120,8 +121,7 @@ fn insert_row(c: &Connection, key: RowKey, value: i64) -> litepool::Result<()> {
 }
 
 fn count(c: &Connection) -> litepool::Result<i64> {
-    Ok(c.prepare_cached("SELECT COUNT(*) FROM items")?
-        .query_row([], |r| r.get(0))?)
+    Ok(c.prepare_cached("SELECT COUNT(*) FROM items")?.query_row([], |r| r.get(0))?)
 }
 
 /// Runs one thread's operations and records what it saw.
@@ -137,19 +137,12 @@ fn run_thread(access: &Sqlite, thread: i64, ops: &[Op], progress: &Progress) -> 
         let result: Result<Vec<RowKey>, litepool::Error> = match op {
             Op::Insert(value) => {
                 writes(1);
-                access
-                    .write(|c| insert_row(c, key(0), *value))
-                    .map(|()| vec![key(0)])
+                access.write(|c| insert_row(c, key(0), *value)).map(|()| vec![key(0)])
             }
             Op::InsertBatch(values) => {
                 writes(values.len());
                 access
-                    .write(|c| {
-                        values
-                            .iter()
-                            .enumerate()
-                            .try_for_each(|(r, v)| insert_row(c, key(r), *v))
-                    })
+                    .write(|c| values.iter().enumerate().try_for_each(|(r, v)| insert_row(c, key(r), *v)))
                     .map(|()| (0..values.len()).map(key).collect())
             }
             Op::ReadThenWrite(value) => {
@@ -201,16 +194,22 @@ fn run_thread(access: &Sqlite, thread: i64, ops: &[Op], progress: &Progress) -> 
                 access
                     .read(|c| {
                         c.execute_batch("BEGIN")?;
-                        insert_row(c, key(0), *value)
+                        // A read-only connection (split's readers) abandons
+                        // a read transaction; any other one, a write. (Not
+                        // both: a deferred read that then writes may fail
+                        // with SQLITE_BUSY at once, claim C5.)
+                        if c.is_readonly(rusqlite::MAIN_DB)? {
+                            count(c).map(drop)
+                        } else {
+                            insert_row(c, key(0), *value)
+                        }
                     })
                     .map(|()| vec![])
             }
         };
         match result {
             Ok(keys) => {
-                progress
-                    .acknowledged
-                    .fetch_add(keys.len() as i64, Ordering::SeqCst);
+                progress.acknowledged.fetch_add(keys.len() as i64, Ordering::SeqCst);
                 out.acknowledged.extend(keys);
             }
             Err(e) => out.errors.push(format!("op {i} {op:?}: {e}")),
@@ -223,16 +222,14 @@ fn run_thread(access: &Sqlite, thread: i64, ops: &[Op], progress: &Progress) -> 
 fn run_case(case: &Case) -> Vec<String> {
     let db = TempDb::new();
     let path = db.path("workload.db");
-    let journal = match case.journal {
-        Journal::Wal => JournalMode::Wal,
-        Journal::Delete => JournalMode::Delete,
-    };
     let strategy = &strategies::<SqliteManager>()[case.strategy];
-    let access = (strategy.open)(
-        SqliteManager::file(&path).journal_mode(journal),
-        Sizing::pool_size(case.pool_size),
-    )
-    .expect("open the strategy");
+    let journal = match case.journal {
+        Journal::Delete if !strategy.wal_only => JournalMode::Delete,
+        _ => JournalMode::Wal,
+    };
+    let access =
+        (strategy.open)(SqliteManager::file(&path).journal_mode(journal), Sizing::pool_size(case.pool_size))
+            .expect("open the strategy");
     access
         .write(|c| {
             Ok(c.execute_batch(
@@ -242,10 +239,7 @@ fn run_case(case: &Case) -> Vec<String> {
         })
         .expect("create the table");
 
-    let progress = Progress {
-        begun: AtomicI64::new(0),
-        acknowledged: AtomicI64::new(0),
-    };
+    let progress = Progress { begun: AtomicI64::new(0), acknowledged: AtomicI64::new(0) };
     let start = Barrier::new(case.threads.len());
     let outcomes: Vec<std::thread::Result<Outcome>> = std::thread::scope(|s| {
         let handles: Vec<_> = case
@@ -286,16 +280,11 @@ fn run_case(case: &Case) -> Vec<String> {
         }
         for &(before, n, begun) in &outcome.counts {
             if !(before..=begun).contains(&n) {
-                problems.push(format!(
-                    "thread {t} counted {n}, outside [{before}, {begun}]"
-                ));
+                problems.push(format!("thread {t} counted {n}, outside [{before}, {begun}]"));
             }
         }
         if outcome.counts.windows(2).any(|w| w[1].1 < w[0].1) {
-            problems.push(format!(
-                "thread {t}'s counts went down: {:?}",
-                outcome.counts
-            ));
+            problems.push(format!("thread {t}'s counts went down: {:?}", outcome.counts));
         }
     }
     let state = access.state();
@@ -307,18 +296,11 @@ fn run_case(case: &Case) -> Vec<String> {
 
     let check = Connection::open(&path).expect("reopen");
     let mut stmt = check.prepare("SELECT thread, op, row FROM items").unwrap();
-    let rows: Vec<RowKey> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let rows: Vec<RowKey> =
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect();
     let stored: BTreeSet<RowKey> = rows.iter().copied().collect();
     if rows.len() != acknowledged.len() {
-        problems.push(format!(
-            "{} rows stored, {} acknowledged",
-            rows.len(),
-            acknowledged.len()
-        ));
+        problems.push(format!("{} rows stored, {} acknowledged", rows.len(), acknowledged.len()));
     }
     let lost: Vec<_> = acknowledged.difference(&stored).collect();
     let extra: Vec<_> = stored.difference(&acknowledged).collect();
@@ -337,10 +319,7 @@ fn run_case(case: &Case) -> Vec<String> {
 
 fn config() -> ProptestConfig {
     // PROPTEST_CASES raises the count (.ci/run uses 256); 64 by default.
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(64);
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
     ProptestConfig {
         cases,
         // A race that fails once may pass on a rerun: do not shrink forever.

@@ -66,6 +66,13 @@ pub fn real_subjects() -> Vec<Subject> {
                 has_waiters: false,
                 thread_local_connections: false,
             },
+            "split" => Subject {
+                name: "split",
+                open: s.open,
+                capacity: |s, _| s.pool_size + 1,
+                has_waiters: true,
+                thread_local_connections: false,
+            },
             "per-thread" => Subject {
                 name: "per-thread",
                 open: s.open,
@@ -102,10 +109,7 @@ fn install_panic_hook() {
                 return;
             }
             let model = MODEL.lock().map(|m| m.clone()).unwrap_or_default();
-            eprintln!(
-                "LITEPOOL-CAUGHT model={model} iteration={}",
-                ITERATION.load(StdOrdering::Relaxed)
-            );
+            eprintln!("LITEPOOL-CAUGHT model={model} iteration={}", ITERATION.load(StdOrdering::Relaxed));
             default(info);
         }));
     });
@@ -118,12 +122,7 @@ pub fn check(model: &str, threads: usize, body: impl Fn() + Sync + Send + 'stati
     builder.preemption_bound = if threads <= 2 {
         None
     } else {
-        Some(
-            std::env::var("LOOM_MAX_PREEMPTIONS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(3),
-        )
+        Some(std::env::var("LOOM_MAX_PREEMPTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(3))
     };
     let counter = std::sync::Arc::new(StdAtomicUsize::new(0));
     let iterations = counter.clone();
@@ -134,9 +133,7 @@ pub fn check(model: &str, threads: usize, body: impl Fn() + Sync + Send + 'stati
         ITERATION.store(n, StdOrdering::Relaxed);
         body()
     });
-    let bound = builder
-        .preemption_bound
-        .map_or("none".to_owned(), |b| b.to_string());
+    let bound = builder.preemption_bound.map_or("none".to_owned(), |b| b.to_string());
     println!(
         "LOOM-ROW | {model} | {threads} | {bound} | {} | {:.1} s |",
         counter.load(StdOrdering::Relaxed),
@@ -154,23 +151,15 @@ fn model(
     body: impl Fn(Arc<Box<Fake>>, &FakeDatabase) + Sync + Send + 'static,
 ) {
     let subject = *subject;
-    check(
-        &format!("{}::{property}", subject.name),
-        threads,
-        move || {
-            let db = FakeDatabase::new();
-            let access = Arc::new((subject.open)(db.manager(), sizing).expect("open strategy"));
-            body(access.clone(), &db);
-            drop(access);
-            if !subject.thread_local_connections {
-                assert_eq!(
-                    db.opened(),
-                    db.closed(),
-                    "a connection was not closed exactly once"
-                );
-            }
-        },
-    );
+    check(&format!("{}::{property}", subject.name), threads, move || {
+        let db = FakeDatabase::new();
+        let access = Arc::new((subject.open)(db.manager(), sizing).expect("open strategy"));
+        body(access.clone(), &db);
+        drop(access);
+        if !subject.thread_local_connections {
+            assert_eq!(db.opened(), db.closed(), "a connection was not closed exactly once");
+        }
+    });
 }
 
 fn insert(c: &FakeConnection) -> Result<()> {
@@ -179,29 +168,23 @@ fn insert(c: &FakeConnection) -> Result<()> {
 
 /// No connection is ever used by two threads at once.
 pub fn no_connection_is_used_by_two_threads_at_once(subject: &Subject) {
-    model(
-        subject,
-        "no_connection_is_used_by_two_threads_at_once",
-        3,
-        Sizing::pool_size(2),
-        |access, _| {
-            let handles: Vec<_> = (0..2)
-                .map(|_| {
-                    let access = access.clone();
-                    thread::spawn(move || access.write_with(&mut insert))
-                })
-                .collect();
-            access
-                .read_with(&mut |c| {
-                    let _ = c.count();
-                    Ok(())
-                })
-                .unwrap();
-            for h in handles {
-                h.join().unwrap().unwrap();
-            }
-        },
-    );
+    model(subject, "no_connection_is_used_by_two_threads_at_once", 3, Sizing::pool_size(2), |access, _| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let access = access.clone();
+                thread::spawn(move || access.write_with(&mut insert))
+            })
+            .collect();
+        access
+            .read_with(&mut |c| {
+                let _ = c.count();
+                Ok(())
+            })
+            .unwrap();
+        for h in handles {
+            h.join().unwrap().unwrap();
+        }
+    });
 }
 
 /// The connections in use never exceed the strategy's capacity, and
@@ -210,51 +193,41 @@ pub fn no_connection_is_used_by_two_threads_at_once(subject: &Subject) {
 pub fn connections_in_use_never_exceed_capacity(subject: &Subject) {
     let sizing = Sizing::pool_size(2);
     let capacity = (subject.capacity)(sizing, 3);
-    model(
-        subject,
-        "connections_in_use_never_exceed_capacity",
-        3,
-        sizing,
-        move |access, _| {
-            let inside = Arc::new(AtomicUsize::new(0));
-            let observe = move |access: &Fake, inside: &AtomicUsize| {
-                access.read_with(&mut |_| {
-                    let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
-                    assert!(
-                        now <= capacity,
-                        "{now} connections in use, capacity {capacity}"
-                    );
-                    let state = access.state();
-                    assert!(
-                        (1..=capacity).contains(&state.in_use)
-                            && state.idle + state.in_use <= capacity,
-                        "impossible state {state:?} with capacity {capacity} while holding one"
-                    );
-                    inside.fetch_sub(1, Ordering::SeqCst);
-                    Ok(())
+    model(subject, "connections_in_use_never_exceed_capacity", 3, sizing, move |access, _| {
+        let inside = Arc::new(AtomicUsize::new(0));
+        let observe = move |access: &Fake, inside: &AtomicUsize| {
+            access.read_with(&mut |_| {
+                let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                assert!(now <= capacity, "{now} connections in use, capacity {capacity}");
+                let state = access.state();
+                assert!(
+                    (1..=capacity).contains(&state.in_use) && state.idle + state.in_use <= capacity,
+                    "impossible state {state:?} with capacity {capacity} while holding one"
+                );
+                inside.fetch_sub(1, Ordering::SeqCst);
+                Ok(())
+            })
+        };
+        let handles: Vec<_> = (0..2)
+            .map(|i| {
+                let (access, inside) = (access.clone(), inside.clone());
+                thread::spawn(move || {
+                    if i == 0 {
+                        let failed = access.read_with(&mut |c| c.fail());
+                        assert!(failed.is_err());
+                    }
+                    observe(&**access, &inside)
                 })
-            };
-            let handles: Vec<_> = (0..2)
-                .map(|i| {
-                    let (access, inside) = (access.clone(), inside.clone());
-                    thread::spawn(move || {
-                        if i == 0 {
-                            let failed = access.read_with(&mut |c| c.fail());
-                            assert!(failed.is_err());
-                        }
-                        observe(&**access, &inside)
-                    })
-                })
-                .collect();
-            observe(&**access, &inside).unwrap();
-            for h in handles {
-                h.join().unwrap().unwrap();
-            }
-            let state = access.state();
-            assert_eq!(state.in_use, 0, "{state:?} after every thread returned");
-            assert!(state.idle <= capacity, "{state:?}");
-        },
-    );
+            })
+            .collect();
+        observe(&**access, &inside).unwrap();
+        for h in handles {
+            h.join().unwrap().unwrap();
+        }
+        let state = access.state();
+        assert_eq!(state.in_use, 0, "{state:?} after every thread returned");
+        assert!(state.idle <= capacity, "{state:?}");
+    });
 }
 
 /// With more threads than connections, every thread finishes: no lost
@@ -287,46 +260,37 @@ pub fn every_thread_finishes_with_more_threads_than_connections(subject: &Subjec
 /// The committed count equals the acknowledged inserts: none lost, none
 /// doubled, none from a failed write.
 pub fn committed_rows_equal_acknowledged_inserts(subject: &Subject) {
-    model(
-        subject,
-        "committed_rows_equal_acknowledged_inserts",
-        3,
-        Sizing::pool_size(2),
-        |access, db| {
-            let batch = {
-                let access = access.clone();
-                thread::spawn(move || {
-                    access
-                        .write_with(&mut |c| {
-                            c.insert()?;
-                            c.insert()
-                        })
-                        .map(|()| 2)
-                })
-            };
-            let failing = {
-                let access = access.clone();
-                thread::spawn(move || {
-                    let result = access.write_with(&mut |c| {
+    model(subject, "committed_rows_equal_acknowledged_inserts", 3, Sizing::pool_size(2), |access, db| {
+        let batch = {
+            let access = access.clone();
+            thread::spawn(move || {
+                access
+                    .write_with(&mut |c| {
                         c.insert()?;
-                        c.fail()
-                    });
-                    assert!(result.is_err(), "the failing write was acknowledged");
-                    0
-                })
-            };
-            let mut acknowledged = access.write_with(&mut insert).map(|()| 1).unwrap();
-            acknowledged += batch.join().unwrap().unwrap() + failing.join().unwrap();
-            assert_eq!(db.committed(), acknowledged);
-        },
-    );
+                        c.insert()
+                    })
+                    .map(|()| 2)
+            })
+        };
+        let failing = {
+            let access = access.clone();
+            thread::spawn(move || {
+                let result = access.write_with(&mut |c| {
+                    c.insert()?;
+                    c.fail()
+                });
+                assert!(result.is_err(), "the failing write was acknowledged");
+                0
+            })
+        };
+        let mut acknowledged = access.write_with(&mut insert).map(|()| 1).unwrap();
+        acknowledged += batch.join().unwrap().unwrap() + failing.join().unwrap();
+        assert_eq!(db.committed(), acknowledged);
+    });
 }
 
 fn assert_clean(c: &FakeConnection) -> Result<()> {
-    assert!(
-        !c.in_transaction(),
-        "handed a connection inside someone else's transaction"
-    );
+    assert!(!c.in_transaction(), "handed a connection inside someone else's transaction");
     assert_eq!(c.pending(), 0, "handed someone else's uncommitted rows");
     Ok(())
 }
@@ -344,8 +308,13 @@ pub fn a_connection_returned_mid_transaction_is_reset(subject: &Subject) {
                 let access = access.clone();
                 thread::spawn(move || {
                     access.read_with(&mut |c| {
-                        c.begin_immediate()?;
-                        c.insert()
+                        // A read transaction left open; on a read-write
+                        // connection it also takes the write lock.
+                        c.begin_deferred()?;
+                        if !c.is_read_only() {
+                            c.insert()?;
+                        }
+                        Ok(())
                     })
                 })
             };
@@ -360,158 +329,195 @@ pub fn a_connection_returned_mid_transaction_is_reset(subject: &Subject) {
 /// A connection held by a thread that panics mid-write is never handed on
 /// with that transaction open, and its rows are not committed.
 pub fn a_panic_mid_write_leaves_no_open_transaction(subject: &Subject) {
-    model(
-        subject,
-        "a_panic_mid_write_leaves_no_open_transaction",
-        2,
-        Sizing::pool_size(1),
-        |access, db| {
-            let panicker = {
-                let access = access.clone();
-                thread::spawn(move || {
-                    let outcome = catch_unwind(AssertUnwindSafe(|| {
-                        access.write_with(&mut |c| {
-                            c.insert()?;
-                            panic!("{EXPECTED_PANIC}");
-                        })
-                    }));
-                    assert!(outcome.is_err(), "the planted panic did not happen");
-                })
-            };
-            access.read_with(&mut assert_clean).unwrap();
-            panicker.join().unwrap();
-            access.read_with(&mut assert_clean).unwrap();
-            access.write_with(&mut insert).unwrap();
-            assert_eq!(
-                db.committed(),
-                1,
-                "rows of the panicked write were committed"
-            );
-        },
-    );
+    model(subject, "a_panic_mid_write_leaves_no_open_transaction", 2, Sizing::pool_size(1), |access, db| {
+        let panicker = {
+            let access = access.clone();
+            thread::spawn(move || {
+                let outcome = catch_unwind(AssertUnwindSafe(|| {
+                    access.write_with(&mut |c| {
+                        c.insert()?;
+                        panic!("{EXPECTED_PANIC}");
+                    })
+                }));
+                assert!(outcome.is_err(), "the planted panic did not happen");
+            })
+        };
+        access.read_with(&mut assert_clean).unwrap();
+        panicker.join().unwrap();
+        access.read_with(&mut assert_clean).unwrap();
+        access.write_with(&mut insert).unwrap();
+        assert_eq!(db.committed(), 1, "rows of the panicked write were committed");
+    });
 }
 
 /// `close()` racing with reads and writes: every call either succeeds or
 /// fails with a closed error, and every connection is closed exactly once.
 pub fn close_racing_with_use_answers_every_call(subject: &Subject) {
-    model(
-        subject,
-        "close_racing_with_use_answers_every_call",
-        3,
-        Sizing::pool_size(1),
-        |access, db| {
-            let writer = {
-                let access = access.clone();
-                thread::spawn(move || access.write_with(&mut insert))
-            };
-            let reader = {
-                let access = access.clone();
-                thread::spawn(move || access.read_with(&mut |_| Ok(())))
-            };
-            access.close();
-            let wrote = writer.join().unwrap();
-            let read = reader.join().unwrap();
-            for result in [&wrote, &read] {
-                if let Err(e) = result {
-                    assert!(e.is_closed(), "{e}");
-                }
+    model(subject, "close_racing_with_use_answers_every_call", 3, Sizing::pool_size(1), |access, db| {
+        let writer = {
+            let access = access.clone();
+            thread::spawn(move || access.write_with(&mut insert))
+        };
+        let reader = {
+            let access = access.clone();
+            thread::spawn(move || access.read_with(&mut |_| Ok(())))
+        };
+        access.close();
+        let wrote = writer.join().unwrap();
+        let read = reader.join().unwrap();
+        for result in [&wrote, &read] {
+            if let Err(e) = result {
+                assert!(e.is_closed(), "{e}");
             }
-            assert_eq!(db.committed(), usize::from(wrote.is_ok()));
-            assert!(access.read_with(&mut |_| Ok(())).unwrap_err().is_closed());
-        },
-    );
+        }
+        assert_eq!(db.committed(), usize::from(wrote.is_ok()));
+        assert!(access.read_with(&mut |_| Ok(())).unwrap_err().is_closed());
+    });
 }
 
 /// `close()` wakes every thread waiting for a connection, and each fails
 /// with a closed error (strategies with waiters only).
 pub fn close_wakes_every_waiter(subject: &Subject) {
     assert!(subject.has_waiters, "{} has no waiters", subject.name);
-    model(
-        subject,
-        "close_wakes_every_waiter",
-        3,
-        Sizing::pool_size(1),
-        |access, _| {
-            // The main thread holds the only connection while the waiters wait,
-            // closes, and joins them before giving it back: only close() can
-            // release them.
-            access
-                .read_with(&mut |_| {
-                    let waiters: Vec<_> = (0..2)
-                        .map(|_| {
-                            let access = access.clone();
-                            thread::spawn(move || access.read_with(&mut |_| Ok(())))
-                        })
-                        .collect();
-                    access.close();
-                    for w in waiters {
-                        assert!(w.join().unwrap().unwrap_err().is_closed());
-                    }
-                    Ok(())
-                })
-                .unwrap();
-        },
-    );
+    model(subject, "close_wakes_every_waiter", 3, Sizing::pool_size(1), |access, _| {
+        // The main thread holds the only connection while the waiters wait,
+        // closes, and joins them before giving it back: only close() can
+        // release them.
+        access
+            .read_with(&mut |_| {
+                let waiters: Vec<_> = (0..2)
+                    .map(|_| {
+                        let access = access.clone();
+                        thread::spawn(move || access.read_with(&mut |_| Ok(())))
+                    })
+                    .collect();
+                access.close();
+                for w in waiters {
+                    assert!(w.join().unwrap().unwrap_err().is_closed());
+                }
+                Ok(())
+            })
+            .unwrap();
+    });
 }
 
 /// Two threads' write transactions never mix: each sees exactly its own
 /// pending rows, and both commit.
 pub fn write_transactions_never_mix(subject: &Subject) {
-    model(
-        subject,
-        "write_transactions_never_mix",
-        2,
-        Sizing::pool_size(1),
-        |access, db| {
-            let mut two_rows = |c: &FakeConnection| {
-                c.insert()?;
-                c.insert()?;
-                assert_eq!(
-                    c.pending(),
-                    2,
-                    "another thread's rows are in this transaction"
-                );
-                Ok(())
-            };
-            let other = {
-                let access = access.clone();
-                thread::spawn(move || access.write_with(&mut two_rows))
-            };
-            access.write_with(&mut two_rows).unwrap();
-            other.join().unwrap().unwrap();
-            assert_eq!(db.committed(), 4);
-        },
-    );
+    model(subject, "write_transactions_never_mix", 2, Sizing::pool_size(1), |access, db| {
+        let mut two_rows = |c: &FakeConnection| {
+            c.insert()?;
+            c.insert()?;
+            assert_eq!(c.pending(), 2, "another thread's rows are in this transaction");
+            Ok(())
+        };
+        let other = {
+            let access = access.clone();
+            thread::spawn(move || access.write_with(&mut two_rows))
+        };
+        access.write_with(&mut two_rows).unwrap();
+        other.join().unwrap().unwrap();
+        assert_eq!(db.committed(), 4);
+    });
 }
 
 /// A connection that fails to open gives its slot back: the failure is
 /// reported to its caller alone, and the others, and later calls, proceed.
 pub fn a_failed_open_gives_its_slot_back(subject: &Subject) {
-    model(
-        subject,
-        "a_failed_open_gives_its_slot_back",
-        3,
-        Sizing::pool_size(1),
-        |access, db| {
-            db.fail_connects(1);
-            let handles: Vec<_> = (0..2)
-                .map(|_| {
-                    let access = access.clone();
-                    thread::spawn(move || access.write_with(&mut insert))
-                })
-                .collect();
-            let mut acknowledged = 0;
-            for h in handles {
-                match h.join().unwrap() {
-                    Ok(()) => acknowledged += 1,
-                    Err(e) => assert_eq!(e.kind(), litepool::ErrorKind::Init, "{e}"),
-                }
+    model(subject, "a_failed_open_gives_its_slot_back", 3, Sizing::pool_size(1), |access, db| {
+        db.fail_connects(1);
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let access = access.clone();
+                thread::spawn(move || access.write_with(&mut insert))
+            })
+            .collect();
+        let mut acknowledged = 0;
+        for h in handles {
+            match h.join().unwrap() {
+                Ok(()) => acknowledged += 1,
+                Err(e) => assert_eq!(e.kind(), litepool::ErrorKind::Init, "{e}"),
             }
-            access.write_with(&mut insert).unwrap();
-            assert_eq!(db.committed(), acknowledged + 1);
-            assert_eq!(access.state().in_use, 0, "{:?}", access.state());
-        },
-    );
+        }
+        access.write_with(&mut insert).unwrap();
+        assert_eq!(db.committed(), acknowledged + 1);
+        assert_eq!(access.state().in_use, 0, "{:?}", access.state());
+    });
+}
+
+/// A read never sees another thread's open write transaction: it sees the
+/// rows before that transaction or after its commit, never half of it.
+pub fn reads_never_see_an_open_write_transaction(subject: &Subject) {
+    model(subject, "reads_never_see_an_open_write_transaction", 2, Sizing::pool_size(1), |access, db| {
+        let writer = {
+            let access = access.clone();
+            thread::spawn(move || {
+                access.write_with(&mut |c| {
+                    c.insert()?;
+                    c.insert()
+                })
+            })
+        };
+        access
+            .read_with(&mut |c| {
+                let seen = c.count();
+                assert!(seen == 0 || seen == 2, "a read saw {seen} rows of a two-row write");
+                Ok(())
+            })
+            .unwrap();
+        writer.join().unwrap().unwrap();
+        assert_eq!(db.committed(), 2);
+    });
+}
+
+/// Two writes never overlap: at most one write's work runs at a time.
+pub fn writes_never_overlap(subject: &Subject) {
+    model(subject, "writes_never_overlap", 3, Sizing::pool_size(2), |access, db| {
+        let writing = Arc::new(AtomicUsize::new(0));
+        let write = move |access: &Fake, writing: &AtomicUsize| {
+            access.write_with(&mut |c| {
+                let now = writing.fetch_add(1, Ordering::SeqCst) + 1;
+                assert_eq!(now, 1, "two writes overlap");
+                c.insert()?;
+                writing.fetch_sub(1, Ordering::SeqCst);
+                Ok(())
+            })
+        };
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let (access, writing) = (access.clone(), writing.clone());
+                thread::spawn(move || write(&**access, &writing))
+            })
+            .collect();
+        write(&**access, &writing).unwrap();
+        for h in handles {
+            h.join().unwrap().unwrap();
+        }
+        assert_eq!(db.committed(), 3);
+    });
+}
+
+/// A split pool opens exactly one read-write connection, however many
+/// threads write, and serves reads on read-only connections.
+pub fn one_writer_connection_and_read_only_readers(subject: &Subject) {
+    model(subject, "one_writer_connection_and_read_only_readers", 3, Sizing::pool_size(2), |access, db| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let access = access.clone();
+                thread::spawn(move || access.write_with(&mut insert))
+            })
+            .collect();
+        access
+            .read_with(&mut |c| {
+                assert!(c.is_read_only(), "a read ran on a read-write connection");
+                Ok(())
+            })
+            .unwrap();
+        for h in handles {
+            h.join().unwrap().unwrap();
+        }
+        assert_eq!(db.opened_read_write(), 1, "more than one writer connection");
+    });
 }
 
 /// Every generic property, in the order a planted bug is run through them.
@@ -525,6 +531,8 @@ pub fn all_properties(subject: &Subject) {
     every_thread_finishes_with_more_threads_than_connections(subject);
     close_racing_with_use_answers_every_call(subject);
     a_failed_open_gives_its_slot_back(subject);
+    reads_never_see_an_open_write_transaction(subject);
+    writes_never_overlap(subject);
     if subject.has_waiters {
         close_wakes_every_waiter(subject);
     }
@@ -533,15 +541,9 @@ pub fn all_properties(subject: &Subject) {
 /// Every generic property by name, for running one alone.
 pub fn property(name: &str) -> fn(&Subject) {
     match name {
-        "no_connection_is_used_by_two_threads_at_once" => {
-            no_connection_is_used_by_two_threads_at_once
-        }
-        "a_connection_returned_mid_transaction_is_reset" => {
-            a_connection_returned_mid_transaction_is_reset
-        }
-        "a_panic_mid_write_leaves_no_open_transaction" => {
-            a_panic_mid_write_leaves_no_open_transaction
-        }
+        "no_connection_is_used_by_two_threads_at_once" => no_connection_is_used_by_two_threads_at_once,
+        "a_connection_returned_mid_transaction_is_reset" => a_connection_returned_mid_transaction_is_reset,
+        "a_panic_mid_write_leaves_no_open_transaction" => a_panic_mid_write_leaves_no_open_transaction,
         "write_transactions_never_mix" => write_transactions_never_mix,
         "committed_rows_equal_acknowledged_inserts" => committed_rows_equal_acknowledged_inserts,
         "connections_in_use_never_exceed_capacity" => connections_in_use_never_exceed_capacity,
@@ -551,6 +553,9 @@ pub fn property(name: &str) -> fn(&Subject) {
         "close_racing_with_use_answers_every_call" => close_racing_with_use_answers_every_call,
         "a_failed_open_gives_its_slot_back" => a_failed_open_gives_its_slot_back,
         "close_wakes_every_waiter" => close_wakes_every_waiter,
+        "reads_never_see_an_open_write_transaction" => reads_never_see_an_open_write_transaction,
+        "writes_never_overlap" => writes_never_overlap,
+        "one_writer_connection_and_read_only_readers" => one_writer_connection_and_read_only_readers,
         other => panic!("no property named {other:?}"),
     }
 }
@@ -569,36 +574,17 @@ pub fn assert_caught(child_test: &str, bug: &str, expected: &[&str]) -> String {
 }
 
 /// As [`assert_caught`], running only `property` if it is given.
-pub fn assert_caught_by(
-    child_test: &str,
-    bug: &str,
-    property: Option<&str>,
-    expected: &[&str],
-) -> String {
+pub fn assert_caught_by(child_test: &str, bug: &str, property: Option<&str>, expected: &[&str]) -> String {
     let mut child = Command::new(std::env::current_exe().expect("test binary path"));
-    child
-        .args([
-            child_test,
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(PLANTED_VAR, bug);
+    child.args([child_test, "--exact", "--ignored", "--nocapture", "--test-threads=1"]).env(PLANTED_VAR, bug);
     match property {
         Some(property) => child.env(PROPERTY_VAR, property),
         None => child.env_remove(PROPERTY_VAR),
     };
     let output = child.output().expect("run the child test process");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        !output.status.success(),
-        "planted bug {bug} was NOT caught; the models passed:\n{text}"
-    );
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(!output.status.success(), "planted bug {bug} was NOT caught; the models passed:\n{text}");
     assert!(
         expected.iter().any(|e| text.contains(e)),
         "planted bug {bug} failed, but not with any of {expected:?}:\n{text}"
@@ -608,13 +594,8 @@ pub fn assert_caught_by(
         .find_map(|l| l.strip_prefix("LITEPOOL-CAUGHT "))
         .unwrap_or_else(|| panic!("no LITEPOOL-CAUGHT line for {bug}:\n{text}"))
         .to_owned();
-    let (model, iteration) = caught
-        .split_once(" iteration=")
-        .expect("caught line format");
+    let (model, iteration) = caught.split_once(" iteration=").expect("caught line format");
     let model = model.trim_start_matches("model=");
-    println!(
-        "LOOM-PLANTED | {bug} | {} | {model} | {iteration} |",
-        property.unwrap_or("all")
-    );
+    println!("LOOM-PLANTED | {bug} | {} | {model} | {iteration} |", property.unwrap_or("all"));
     model.to_owned()
 }

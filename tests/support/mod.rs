@@ -17,9 +17,7 @@ pub struct TempDb {
 
 impl TempDb {
     pub fn new() -> TempDb {
-        TempDb {
-            dir: tempfile::tempdir().expect("create a temporary directory"),
-        }
+        TempDb { dir: tempfile::tempdir().expect("create a temporary directory") }
     }
 
     /// The path of `name` inside the directory.
@@ -54,20 +52,14 @@ pub fn count_items(access: &Sqlite) -> Result<i64> {
 /// `PRAGMA integrity_check` on a fresh connection of its own.
 pub fn integrity_check(path: &Path) -> String {
     let conn = Connection::open(path).expect("open for integrity_check");
-    conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .expect("integrity_check runs")
+    conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).expect("integrity_check runs")
 }
 
 /// The ids in `items`, sorted, read on a fresh connection of its own.
 pub fn item_ids(path: &Path) -> Vec<i64> {
     let conn = Connection::open(path).expect("open to read ids");
-    let mut stmt = conn
-        .prepare("SELECT id FROM items ORDER BY id")
-        .expect("prepare");
-    stmt.query_map([], |r| r.get(0))
-        .expect("query")
-        .collect::<rusqlite::Result<_>>()
-        .expect("rows")
+    let mut stmt = conn.prepare("SELECT id FROM items ORDER BY id").expect("prepare");
+    stmt.query_map([], |r| r.get(0)).expect("query").collect::<rusqlite::Result<_>>().expect("rows")
 }
 
 #[cfg(loom)]

@@ -69,15 +69,8 @@ impl PlantedPool {
         Ok(PlantedPool {
             bug,
             manager,
-            conns: (0..size)
-                .map(|_| ForceSync(UnsafeCell::new(None)))
-                .collect(),
-            slots: Mutex::new(Slots {
-                busy: vec![false; size],
-                in_use: 0,
-                waiting: 0,
-                closed: false,
-            }),
+            conns: (0..size).map(|_| ForceSync(UnsafeCell::new(None))).collect(),
+            slots: Mutex::new(Slots { busy: vec![false; size], in_use: 0, waiting: 0, closed: false }),
             cond: Condvar::new(),
         })
     }
@@ -100,11 +93,7 @@ impl PlantedPool {
             }
             return Err(e);
         }
-        Ok(Checkout {
-            pool: self,
-            slot,
-            failed: false,
-        })
+        Ok(Checkout { pool: self, slot, failed: false })
     }
 
     fn claim(&self) -> Result<usize> {
@@ -141,9 +130,8 @@ impl PlantedPool {
     fn conn(&self, slot: usize) -> &FakeConnection {
         // SAFETY: the slot's connection was opened by `acquire` and is not
         // replaced while the pool lives.
-        let conn = self.conns[slot]
-            .0
-            .with(|c| unsafe { (*c).as_ref().expect("opened by acquire") as *const _ });
+        let conn =
+            self.conns[slot].0.with(|c| unsafe { (*c).as_ref().expect("opened by acquire") as *const _ });
         unsafe { &*conn }
     }
 
@@ -191,8 +179,7 @@ impl Checkout<'_> {
 
 impl Drop for Checkout<'_> {
     fn drop(&mut self) {
-        self.pool
-            .release(self.slot, self.failed, std::thread::panicking());
+        self.pool.release(self.slot, self.failed, std::thread::panicking());
     }
 }
 
@@ -230,11 +217,7 @@ impl Access for PlantedPool {
 
     fn state(&self) -> State {
         let slots = self.slots.lock().unwrap();
-        State::new(
-            slots.busy.iter().filter(|b| !**b).count(),
-            slots.in_use,
-            slots.waiting,
-        )
+        State::new(slots.busy.iter().filter(|b| !**b).count(), slots.in_use, slots.waiting)
     }
 
     fn close(&self) {
@@ -297,12 +280,75 @@ impl Access for UnlockBeforeCommit {
 }
 
 fn pool_subject(name: &'static str, open: fn(FakeManager, Sizing) -> Result<Box<Fake>>) -> Subject {
-    Subject {
-        name,
-        open,
-        capacity: |s, _| s.pool_size,
-        has_waiters: true,
-        thread_local_connections: false,
+    Subject { name, open, capacity: |s, _| s.pool_size, has_waiters: true, thread_local_connections: false }
+}
+
+/// The mistakes a one-writer, many-readers split can make.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitBug {
+    /// Serves a read from the writer connection, without its lock, while a
+    /// write may hold an open transaction on it.
+    ReadFromWriter,
+    /// Keeps two read-write connections for writes.
+    SecondWriter,
+}
+
+/// A split pool with a planted bug; its readers are a real litepool pool.
+pub struct PlantedSplit {
+    bug: SplitBug,
+    writer: ForceSync<FakeConnection>,
+    writer_lock: Mutex<()>,
+    writers: litepool::Pool<FakeManager>,
+    readers: litepool::Pool<FakeManager>,
+}
+
+impl PlantedSplit {
+    pub fn open(bug: SplitBug, manager: FakeManager, readers: usize) -> Result<PlantedSplit> {
+        Ok(PlantedSplit {
+            bug,
+            writer: ForceSync(manager.connect()?),
+            writer_lock: Mutex::new(()),
+            writers: litepool::Pool::builder().max_size(2).build(manager.clone())?,
+            readers: litepool::Pool::builder().max_size(readers).build(manager.read_only()?)?,
+        })
+    }
+}
+
+impl Access for PlantedSplit {
+    type Connection = FakeConnection;
+
+    fn name(&self) -> &str {
+        "planted-split"
+    }
+
+    fn read_with(&self, work: Work<'_, FakeConnection>) -> Result<()> {
+        match self.bug {
+            SplitBug::ReadFromWriter => work(&self.writer.0),
+            SplitBug::SecondWriter => self.readers.read_with(work),
+        }
+    }
+
+    fn write_with(&self, work: Work<'_, FakeConnection>) -> Result<()> {
+        if self.bug == SplitBug::SecondWriter {
+            return self.writers.write_with(work);
+        }
+        let _guard = self.writer_lock.lock().unwrap();
+        let conn = &self.writer.0;
+        conn.begin_immediate()?;
+        let result = work(conn).and_then(|()| conn.commit());
+        if result.is_err() && conn.in_transaction() {
+            let _ = conn.rollback();
+        }
+        result
+    }
+
+    fn state(&self) -> State {
+        self.readers.state()
+    }
+
+    fn close(&self) {
+        self.writers.close();
+        self.readers.close();
     }
 }
 
@@ -310,9 +356,7 @@ fn pool_subject(name: &'static str, open: fn(FakeManager, Sizing) -> Result<Box<
 pub fn planted_subjects() -> Vec<Subject> {
     macro_rules! pool {
         ($name:literal, $bug:ident) => {
-            pool_subject($name, |m, s| {
-                Ok(Box::new(PlantedPool::open(PoolBug::$bug, m, s.pool_size)?))
-            })
+            pool_subject($name, |m, s| Ok(Box::new(PlantedPool::open(PoolBug::$bug, m, s.pool_size)?)))
         };
     }
     vec![
@@ -327,12 +371,23 @@ pub fn planted_subjects() -> Vec<Subject> {
         pool!("idle-before-closed-check", IdleBeforeClosedCheck),
         pool!("leak-slot-on-failed-open", LeakSlotOnFailedOpen),
         Subject {
+            name: "read-from-writer",
+            open: |m, s| Ok(Box::new(PlantedSplit::open(SplitBug::ReadFromWriter, m, s.pool_size)?)),
+            capacity: |s, _| s.pool_size + 1,
+            has_waiters: false,
+            thread_local_connections: false,
+        },
+        Subject {
+            name: "second-writer",
+            open: |m, s| Ok(Box::new(PlantedSplit::open(SplitBug::SecondWriter, m, s.pool_size)?)),
+            capacity: |s, _| s.pool_size + 2,
+            has_waiters: true,
+            thread_local_connections: false,
+        },
+        Subject {
             name: "unlock-before-commit",
             open: |m, _| {
-                Ok(Box::new(UnlockBeforeCommit {
-                    conn: ForceSync(m.connect()?),
-                    lock: Mutex::new(false),
-                }))
+                Ok(Box::new(UnlockBeforeCommit { conn: ForceSync(m.connect()?), lock: Mutex::new(false) }))
             },
             capacity: |_, _| 1,
             has_waiters: false,
