@@ -143,7 +143,9 @@ fn run(args: &Args) -> Result<Vec<Row>> {
     let journal = match (args.journal, &args.db) {
         (Some(Journal::Wal), _) | (None, None) => Some(JournalMode::Wal),
         (Some(Journal::Delete), _) => Some(JournalMode::Delete),
-        (None, Some(_)) => None,
+        // The user's database keeps its mode; one already in WAL can say so,
+        // which lets the WAL-only strategies run on it.
+        (None, Some(db)) => current_journal_mode(db).filter(|mode| *mode == JournalMode::Wal),
     };
     let workload = Workload {
         threads: usize::from(args.threads),
@@ -201,6 +203,14 @@ fn run(args: &Args) -> Result<Vec<Row>> {
         }
     }
     Ok(rows)
+}
+
+/// The journal mode of an existing database file, if it can be read.
+fn current_journal_mode(path: &std::path::Path) -> Option<JournalMode> {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).ok()?;
+    mode.eq_ignore_ascii_case("wal").then_some(JournalMode::Wal)
 }
 
 /// Runs `work`, showing a progress bar on standard error once it has taken

@@ -103,6 +103,13 @@ fn db_mode_leaves_other_tables_alone_and_drops_its_own() {
     assert_eq!(mode, "delete", "the user's journal mode was changed");
     drop(conn);
 
+    let out = litepool(&["--db", path.to_str().unwrap(), "--ops", "50", "--strategy", "split"]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("skipping split: it needs WAL"),
+        "split ran on a rollback-journal database it must not switch"
+    );
+
     let out = litepool(&["--db", path.to_str().unwrap(), "--ops", "50", "--strategy", "locked", "--keep"]);
     assert!(out.status.success());
     let conn = Connection::open(&path).unwrap();
