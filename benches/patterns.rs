@@ -271,32 +271,38 @@ fn checkout(c: &mut Criterion, dir: &Path) {
     group.finish();
 }
 
+/// One connection on one thread: the reference a group's ratios divide by
+/// (`single`), and any other one-thread baselines shown beside the patterns.
+type SingleOp = fn(&Connection, &mut u64);
+
 fn sql_group(
     c: &mut Criterion,
     dir: &Path,
     group_name: &str,
     op: fn(&Subject, &mut u64),
-    single: fn(&Connection, &mut u64),
+    singles: &[(&str, SingleOp)],
 ) {
     let mut group = c.benchmark_group(group_name);
     for threads in THREADS {
         let (path, _keeper) = database(dir, &format!("{group_name}-{threads}.db"));
         let workers = Workers::new(threads);
         let single_conn = manager_connection(&path);
-        let id = format!("{group_name}/single/{threads}");
-        group.bench_function(BenchmarkId::new("single", threads), |b| {
-            b.iter_custom(|iters| {
-                let mut rng = 0x2545_F491_4F6C_DD1D;
-                let ops = iters * threads as u64;
-                let started = Instant::now();
-                for _ in 0..ops {
-                    single(&single_conn, &mut rng);
-                }
-                let elapsed = started.elapsed();
-                record(&id, elapsed, ops);
-                elapsed / threads as u32
-            })
-        });
+        for &(name, single) in singles {
+            let id = format!("{group_name}/{name}/{threads}");
+            group.bench_function(BenchmarkId::new(name, threads), |b| {
+                b.iter_custom(|iters| {
+                    let mut rng = 0x2545_F491_4F6C_DD1D;
+                    let ops = iters * threads as u64;
+                    let started = Instant::now();
+                    for _ in 0..ops {
+                        single(&single_conn, &mut rng);
+                    }
+                    let elapsed = started.elapsed();
+                    record(&id, elapsed, ops);
+                    elapsed / threads as u32
+                })
+            });
+        }
         for (name, subject) in subjects(&path, threads) {
             let id = format!("{group_name}/{name}/{threads}");
             group.bench_function(BenchmarkId::new(&name, threads), |b| {
@@ -382,6 +388,14 @@ fn single_insert(conn: &Connection, rng: &mut u64) {
         .unwrap();
 }
 
+/// The single connection's insert wrapped as litepool's write path wraps
+/// it: what the transaction statements alone cost.
+fn single_insert_immediate(conn: &Connection, rng: &mut u64) {
+    conn.prepare_cached("BEGIN IMMEDIATE").unwrap().execute([]).unwrap();
+    single_insert(conn, rng);
+    conn.prepare_cached("COMMIT").unwrap().execute([]).unwrap();
+}
+
 fn summary() -> String {
     let mut out = String::new();
     let names: Vec<&str> =
@@ -417,6 +431,10 @@ fn summary() -> String {
         ),
     ] {
         out.push_str(&format!("{title}:\n\n{}", header("strategy")));
+        if group == "writes" {
+            // The transaction statements alone, on the single connection.
+            out.push_str(&ratio_row(group, "single-immediate"));
+        }
         for &name in &names {
             out.push_str(&ratio_row(group, name));
         }
@@ -488,8 +506,14 @@ fn main() {
         .sample_size(10)
         .configure_from_args();
     checkout(&mut c, dir.path());
-    sql_group(&mut c, dir.path(), "writes", insert_op, single_insert);
-    sql_group(&mut c, dir.path(), "read_mix", mix_op, single_mix_op);
+    sql_group(
+        &mut c,
+        dir.path(),
+        "writes",
+        insert_op,
+        &[("single", single_insert), ("single-immediate", single_insert_immediate)],
+    );
+    sql_group(&mut c, dir.path(), "read_mix", mix_op, &[("single", single_mix_op)]);
     for t in THREADS {
         single_tail("writes", dir.path(), t, single_insert);
         single_tail("read_mix", dir.path(), t, single_mix_op);
