@@ -15,47 +15,12 @@ mod support;
 use support::loom::assert_caught;
 use support::planted::subject;
 
-/// Generates one test per property for the named subject.
-macro_rules! properties {
-    ($subject:literal: $($property:ident),* $(,)?) => {$(
-        #[test]
-        fn $property() {
-            crate::support::loom::$property(&crate::subject($subject));
-        }
-    )*};
-}
-
 mod pool {
-    properties!("pool":
-        no_connection_is_used_by_two_threads_at_once,
-        connections_in_use_never_exceed_capacity,
-        every_thread_finishes_with_more_threads_than_connections,
-        committed_rows_equal_acknowledged_inserts,
-        a_connection_returned_mid_transaction_is_reset,
-        a_panic_mid_write_leaves_no_open_transaction,
-        close_racing_with_use_answers_every_call,
-        a_failed_open_gives_its_slot_back,
-        reads_never_see_an_open_write_transaction,
-        writes_never_overlap,
-        close_wakes_every_waiter,
-        write_transactions_never_mix,
-    );
+    crate::support::loom::generic_property_tests!("pool", close_wakes_every_waiter);
 }
 
 mod per_thread {
-    properties!("per-thread":
-        no_connection_is_used_by_two_threads_at_once,
-        connections_in_use_never_exceed_capacity,
-        every_thread_finishes_with_more_threads_than_connections,
-        committed_rows_equal_acknowledged_inserts,
-        a_connection_returned_mid_transaction_is_reset,
-        a_panic_mid_write_leaves_no_open_transaction,
-        close_racing_with_use_answers_every_call,
-        a_failed_open_gives_its_slot_back,
-        reads_never_see_an_open_write_transaction,
-        writes_never_overlap,
-        write_transactions_never_mix,
-    );
+    crate::support::loom::generic_property_tests!("per-thread");
 }
 
 /// The fixed-slot pool the planted bugs are made from passes every property

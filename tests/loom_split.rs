@@ -10,31 +10,11 @@
 mod support;
 
 use support::loom::{assert_caught, assert_caught_by};
-use support::planted::subject;
-
-macro_rules! properties {
-    ($subject:literal: $($property:ident),* $(,)?) => {$(
-        #[test]
-        fn $property() {
-            crate::support::loom::$property(&crate::subject($subject));
-        }
-    )*};
-}
 
 mod split {
-    properties!("split":
-        no_connection_is_used_by_two_threads_at_once,
-        connections_in_use_never_exceed_capacity,
-        every_thread_finishes_with_more_threads_than_connections,
-        committed_rows_equal_acknowledged_inserts,
-        a_connection_returned_mid_transaction_is_reset,
-        a_panic_mid_write_leaves_no_open_transaction,
-        close_racing_with_use_answers_every_call,
-        a_failed_open_gives_its_slot_back,
+    crate::support::loom::generic_property_tests!(
+        "split",
         close_wakes_every_waiter,
-        write_transactions_never_mix,
-        reads_never_see_an_open_write_transaction,
-        writes_never_overlap,
         one_writer_connection_and_read_only_readers,
     );
 }

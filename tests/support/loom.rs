@@ -560,6 +560,42 @@ pub fn property(name: &str) -> fn(&Subject) {
     }
 }
 
+/// Generates one `#[test]` per named property, run against `$subject`.
+#[allow(unused_macros)] // each loom test file uses these; the other suites share the module
+macro_rules! property_tests {
+    ($subject:literal: $($property:ident),* $(,)?) => {$(
+        #[test]
+        fn $property() {
+            crate::support::loom::$property(&crate::support::planted::subject($subject));
+        }
+    )*};
+}
+
+/// Generates the tests of every property that holds for all strategies,
+/// plus `$extra` ones, against `$subject`.
+#[allow(unused_macros)]
+macro_rules! generic_property_tests {
+    ($subject:literal $(, $extra:ident)* $(,)?) => {
+        crate::support::loom::property_tests!($subject:
+            no_connection_is_used_by_two_threads_at_once,
+            connections_in_use_never_exceed_capacity,
+            every_thread_finishes_with_more_threads_than_connections,
+            committed_rows_equal_acknowledged_inserts,
+            a_connection_returned_mid_transaction_is_reset,
+            a_panic_mid_write_leaves_no_open_transaction,
+            close_racing_with_use_answers_every_call,
+            a_failed_open_gives_its_slot_back,
+            write_transactions_never_mix,
+            reads_never_see_an_open_write_transaction,
+            writes_never_overlap,
+            $($extra,)*
+        );
+    };
+}
+
+#[allow(unused_imports)]
+pub(crate) use {generic_property_tests, property_tests};
+
 /// The variable naming the planted bug a child process runs.
 pub const PLANTED_VAR: &str = "LITEPOOL_PLANTED";
 /// The variable naming the one property a child process runs, if set.
