@@ -52,6 +52,12 @@ impl<M: Manager> Locked<M> {
 
     /// Runs `work` with exclusive use of the connection.
     pub fn with<T>(&self, work: impl FnOnce(&mut M::Connection) -> Result<T>) -> Result<T> {
+        self.run(work).map_err(|e| self.manager.explain(e))
+    }
+
+    /// `with` without the manager's explanation, for the read and write
+    /// paths, which explain their own errors.
+    fn run<T>(&self, work: impl FnOnce(&mut M::Connection) -> Result<T>) -> Result<T> {
         let mut slot = self.slot.lock();
         if slot.closed {
             return Err(Error::closed("locked connection"));
@@ -71,10 +77,7 @@ impl<M: Manager> Locked<M> {
             slot.conn = None;
         }
         drop(slot);
-        match outcome {
-            Ok(result) => result.map_err(|e| self.manager.explain(e)),
-            Err(panic) => resume_unwind(panic),
-        }
+        outcome.unwrap_or_else(|panic| resume_unwind(panic))
     }
 
     /// Closes the connection; later calls fail with a closed error.
@@ -93,11 +96,11 @@ impl<M: Manager> Access for Locked<M> {
     }
 
     fn read_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
-        self.with(|conn| read_on(&self.manager, conn, work))
+        self.run(|conn| read_on(&self.manager, conn, work))
     }
 
     fn write_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
-        self.with(|conn| write_on(&self.manager, conn, work))
+        self.run(|conn| write_on(&self.manager, conn, work))
     }
 
     fn state(&self) -> State {

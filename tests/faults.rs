@@ -454,6 +454,29 @@ fn a_held_write_lock_makes_writes_fail_busy_after_the_timeout() {
     assert_eq!(count_items(&pool).unwrap(), 1);
 }
 
+/// Every strategy's busy error names the busy timeout, once.
+#[test]
+fn every_strategys_busy_error_names_the_busy_timeout_once() {
+    let db = TempDb::new();
+    for strategy in strategies::<SqliteManager>() {
+        let path = db.path(&format!("{}.db", strategy.name));
+        let manager = SqliteManager::file(&path).busy_timeout(Duration::from_millis(50));
+        let access: Box<Sqlite> = (strategy.open)(manager, Sizing::default()).unwrap();
+        create_items(&*access).unwrap();
+        let holder = Connection::open(&path).unwrap();
+        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let err = access.write(|c| Ok(c.execute("INSERT INTO items (value) VALUES (1)", [])?)).unwrap_err();
+        assert!(err.is_busy(), "{}: {err}", strategy.name);
+        assert_eq!(
+            err.to_string().matches("the busy timeout is 50ms").count(),
+            1,
+            "{}: {err}",
+            strategy.name
+        );
+        holder.execute_batch("COMMIT").unwrap();
+    }
+}
+
 /// Reads of a strategy under the held write lock still work in WAL (the
 /// writer does not block readers).
 #[test]
