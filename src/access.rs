@@ -12,7 +12,10 @@
 //! from [`strategies`](crate::strategies) and are written once. The typed
 //! conveniences, [`AccessExt::read`] and [`AccessExt::write`], sit on top.
 
-use crate::error::Result;
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+
+use crate::error::{Error, Result};
 use crate::manager::{Manager, Transactional};
 
 /// A strategy's work callback, as the object-safe methods take it.
@@ -114,7 +117,17 @@ pub(crate) fn write_on<M: Manager>(
     work: Work<'_, M::Connection>,
 ) -> Result<()> {
     conn.begin_immediate().map_err(|e| manager.explain(e))?;
-    let result = work(conn).and_then(|()| conn.commit());
+    let result = work(conn).and_then(|()| {
+        // The work may have ended the transaction itself: a COMMIT or
+        // ROLLBACK of its own, a trigger's RAISE(ROLLBACK), or SQLite rolling
+        // back after SQLITE_FULL while the work ignored the error. Whatever
+        // ran after that ran in autocommit, one statement at a time, so the
+        // write was not one atomic transaction and is not acknowledged as one.
+        if !conn.in_transaction() {
+            return Err(Error::transaction_ended_by_work());
+        }
+        conn.commit()
+    });
     if result.is_err() && conn.in_transaction() {
         // The original error is the one worth reporting; if the rollback
         // fails too, the return path's reset discards the connection.
@@ -130,4 +143,40 @@ pub(crate) fn read_on<M: Manager>(
     work: Work<'_, M::Connection>,
 ) -> Result<()> {
     work(conn).map_err(|e| manager.explain(e))
+}
+
+/// What a strategy does with a connection a caller gives back.
+pub(crate) enum Reuse {
+    /// Clean: hand it to the next caller.
+    Keep,
+    /// Its reset failed, or the manager says it is broken: close it.
+    Discard,
+    /// The manager's `reset` or `is_broken` panicked: close it, restore the
+    /// strategy's bookkeeping, then resume the panic (unless the thread is
+    /// already unwinding, where a second panic would abort the process).
+    Panicked(Box<dyn Any + Send>),
+}
+
+/// The return path shared by every strategy: reset `conn` if it is still in
+/// a transaction or `force_reset` is set (its caller panicked), then ask the
+/// manager whether it is broken. Panics in the manager's callbacks are
+/// caught so that no strategy loses a slot or a lock to them.
+pub(crate) fn check_return<M: Manager>(manager: &M, conn: &M::Connection, force_reset: bool) -> Reuse {
+    let verdict = catch_unwind(AssertUnwindSafe(|| {
+        let needs_reset = force_reset || conn.in_transaction();
+        (!needs_reset || manager.reset(conn).is_ok()) && !manager.is_broken(conn)
+    }));
+    match verdict {
+        Ok(true) => Reuse::Keep,
+        Ok(false) => Reuse::Discard,
+        Err(panic) => Reuse::Panicked(panic),
+    }
+}
+
+/// Resumes a panic caught in a manager callback, unless this thread is
+/// already unwinding from another one (the caller's), which then wins.
+pub(crate) fn resume_panic(panic: Box<dyn Any + Send>) {
+    if !std::thread::panicking() {
+        resume_unwind(panic);
+    }
 }

@@ -163,6 +163,16 @@ impl Error {
         )
     }
 
+    pub(crate) fn transaction_ended_by_work() -> Error {
+        Error::new(
+            ErrorKind::Sql,
+            "the write's work ended litepool's transaction itself (a COMMIT or ROLLBACK inside \
+             write, a trigger's RAISE(ROLLBACK), or an error such as SQLITE_FULL that SQLite \
+             answered by rolling back); what ran after that was not part of one atomic write. \
+             Do not end the transaction inside write, and return errors instead of ignoring them",
+        )
+    }
+
     pub(crate) fn closed(what: &str) -> Error {
         Error::new(
             ErrorKind::Closed,

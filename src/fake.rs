@@ -15,13 +15,18 @@
 //!   timeout would.
 //! * Dropping a connection with a transaction open rolls it back and frees
 //!   the write lock, as closing a SQLite connection does.
+//! * A model can [`inject`](FakeDatabase::inject) a [`Fault`]: opens that
+//!   fail or panic, a failing `COMMIT` or `ROLLBACK`, a manager whose
+//!   `reset` fails or panics, connections reported broken. The strategies'
+//!   failure paths are then explored with the same properties as the happy
+//!   path.
 //!
 //! Like `rusqlite::Connection`, a [`FakeConnection`] is `Send` but not
 //! `Sync`.
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::manager::{Manager, Transactional};
-use crate::sync::{Arc, Condvar, Mutex, UnsafeCell};
+use crate::sync::{Arc, Condvar, Mutex, Ordering, UnmodeledAtomicUsize, UnsafeCell};
 
 /// The database the fake connections share.
 #[derive(Clone, Debug)]
@@ -33,6 +38,8 @@ pub struct FakeDatabase {
 struct Inner {
     state: Mutex<DbState>,
     writer_released: Condvar,
+    /// How many more times each [`Fault`] fires, by `Fault as usize`.
+    faults: [UnmodeledAtomicUsize; Fault::ALL.len()],
 }
 
 #[derive(Debug, Default)]
@@ -42,14 +49,57 @@ struct DbState {
     opened: usize,
     opened_read_write: usize,
     closed: usize,
-    failing_connects: usize,
 }
+
+/// A failure a model can inject into the fake connections and their
+/// manager. Each fires the next `times` times its operation runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// `Manager::connect` returns an error, as a failing `with_init` would.
+    ConnectFails,
+    /// `Manager::connect` panics, as a panicking `with_init` would.
+    ConnectPanics,
+    /// `COMMIT` fails and leaves the transaction open, as `SQLITE_BUSY` does.
+    CommitFails,
+    /// `ROLLBACK` fails and leaves the transaction open.
+    RollbackFails,
+    /// `Manager::reset` fails without touching the connection.
+    ResetFails,
+    /// `Manager::reset` panics.
+    ResetPanics,
+    /// `Manager::is_broken` says the connection is broken.
+    Broken,
+    /// `Manager::is_broken` panics.
+    IsBrokenPanics,
+}
+
+impl Fault {
+    /// Every fault, in declaration order.
+    pub const ALL: [Fault; 8] = [
+        Fault::ConnectFails,
+        Fault::ConnectPanics,
+        Fault::CommitFails,
+        Fault::RollbackFails,
+        Fault::ResetFails,
+        Fault::ResetPanics,
+        Fault::Broken,
+        Fault::IsBrokenPanics,
+    ];
+}
+
+/// The message of every panic the fake injects; the loom harness keeps
+/// panics containing it out of its output.
+pub const INJECTED_PANIC: &str = "litepool model: expected panic, injected by the fake";
 
 impl FakeDatabase {
     /// An empty database.
     pub fn new() -> FakeDatabase {
         FakeDatabase {
-            inner: Arc::new(Inner { state: Mutex::new(DbState::default()), writer_released: Condvar::new() }),
+            inner: Arc::new(Inner {
+                state: Mutex::new(DbState::default()),
+                writer_released: Condvar::new(),
+                faults: Default::default(),
+            }),
         }
     }
 
@@ -78,10 +128,22 @@ impl FakeDatabase {
         self.inner.state.lock().closed
     }
 
-    /// Makes the next `n` connection attempts fail, as a failing
-    /// `with_init` hook would.
-    pub fn fail_connects(&self, n: usize) {
-        self.inner.state.lock().failing_connects = n;
+    /// Makes `fault` fire the next `times` times its operation runs.
+    pub fn inject(&self, fault: Fault, times: usize) {
+        self.inner.faults[fault as usize].store(times, Ordering::SeqCst);
+    }
+
+    /// How many more times `fault` will fire: 0 once it has fired as often
+    /// as injected (a model checks this, so that it cannot pass by never
+    /// reaching the path it was written for).
+    pub fn pending(&self, fault: Fault) -> usize {
+        self.inner.faults[fault as usize].load(Ordering::SeqCst)
+    }
+
+    /// Whether `fault` fires now; counts it down if so.
+    fn fires(&self, fault: Fault) -> bool {
+        let left = &self.inner.faults[fault as usize];
+        left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
     }
 
     fn take_write_lock(&self) {
@@ -119,11 +181,13 @@ impl Manager for FakeManager {
     type Connection = FakeConnection;
 
     fn connect(&self) -> Result<FakeConnection> {
-        let mut state = self.db.inner.state.lock();
-        if state.failing_connects > 0 {
-            state.failing_connects -= 1;
+        if self.db.fires(Fault::ConnectFails) {
             return Err(Error::new(ErrorKind::Init, "fake connect failed on purpose"));
         }
+        if self.db.fires(Fault::ConnectPanics) {
+            panic!("{INJECTED_PANIC}: connect");
+        }
+        let mut state = self.db.inner.state.lock();
         state.opened += 1;
         state.opened_read_write += usize::from(!self.read_only);
         drop(state);
@@ -132,6 +196,27 @@ impl Manager for FakeManager {
             read_only: self.read_only,
             state: UnsafeCell::new(ConnState::default()),
         })
+    }
+
+    fn reset(&self, conn: &FakeConnection) -> Result<()> {
+        if self.db.fires(Fault::ResetFails) {
+            return Err(Error::new(ErrorKind::Sql, "fake reset failed on purpose"));
+        }
+        if self.db.fires(Fault::ResetPanics) {
+            panic!("{INJECTED_PANIC}: reset");
+        }
+        if conn.in_transaction() { conn.rollback() } else { Ok(()) }
+    }
+
+    fn is_broken(&self, conn: &FakeConnection) -> bool {
+        if self.db.fires(Fault::IsBrokenPanics) {
+            panic!("{INJECTED_PANIC}: is_broken");
+        }
+        let broken = self.db.fires(Fault::Broken);
+        if broken {
+            conn.mark_broken();
+        }
+        broken
     }
 
     /// Read-only connections to the same database: they refuse writes.
@@ -150,6 +235,9 @@ pub struct FakeConnection {
 
 #[derive(Debug, Default)]
 struct ConnState {
+    /// Set when the manager reported it broken: from then on it may only
+    /// be closed, and any other use fails the model.
+    broken: bool,
     in_transaction: bool,
     /// Whether this connection holds the database's write lock.
     writing: bool,
@@ -160,12 +248,26 @@ impl FakeConnection {
     fn read<R>(&self, f: impl FnOnce(&ConnState) -> R) -> R {
         // SAFETY: loom checks that no write to the state races this read;
         // the connection is not Sync, so only a strategy bug could share it.
-        self.state.with(|state| f(unsafe { &*state }))
+        self.state.with(|state| {
+            let state = unsafe { &*state };
+            assert!(!state.broken, "used a connection its manager reported broken");
+            f(state)
+        })
     }
 
     fn write<R>(&self, f: impl FnOnce(&mut ConnState) -> R) -> R {
         // SAFETY: as in `read`; loom reports any concurrent access.
-        self.state.with_mut(|state| f(unsafe { &mut *state }))
+        self.state.with_mut(|state| {
+            let state = unsafe { &mut *state };
+            assert!(!state.broken, "used a connection its manager reported broken");
+            f(state)
+        })
+    }
+
+    /// Marks the connection broken (it may only be closed from now on).
+    fn mark_broken(&self) {
+        // SAFETY: as in `read`.
+        self.state.with_mut(|state| unsafe { (*state).broken = true });
     }
 
     /// Inserts one row: into the open transaction, or committed at once.
@@ -243,6 +345,9 @@ impl Transactional for FakeConnection {
     }
 
     fn commit(&self) -> Result<()> {
+        if self.in_transaction() && self.db.fires(Fault::CommitFails) {
+            return Err(Error::new(ErrorKind::Busy, "fake commit failed on purpose"));
+        }
         if let (true, rows) = self.end_transaction()? {
             self.db.release_write_lock(rows);
         }
@@ -250,9 +355,13 @@ impl Transactional for FakeConnection {
     }
 
     fn rollback(&self) -> Result<()> {
-        if let (true, _) = self.end_transaction()? {
-            self.db.release_write_lock(0);
+        if !self.in_transaction() {
+            return Err(Error::new(ErrorKind::Sql, "cannot rollback - no transaction is active"));
         }
+        if self.db.fires(Fault::RollbackFails) {
+            return Err(Error::new(ErrorKind::Sql, "fake rollback failed on purpose"));
+        }
+        self.force_rollback();
         Ok(())
     }
 
@@ -262,6 +371,20 @@ impl Transactional for FakeConnection {
 }
 
 impl FakeConnection {
+    /// Rolls back whatever is open, faults or not, broken or not.
+    fn force_rollback(&self) {
+        // SAFETY: as in `read`.
+        let writing = self.state.with_mut(|state| {
+            let state = unsafe { &mut *state };
+            let writing = state.in_transaction && state.writing;
+            (state.in_transaction, state.writing, state.pending) = (false, false, 0);
+            writing
+        });
+        if writing {
+            self.db.release_write_lock(0);
+        }
+    }
+
     /// Closes the open transaction, returning whether it held the write
     /// lock and its pending rows.
     fn end_transaction(&self) -> Result<(bool, usize)> {
@@ -276,11 +399,10 @@ impl FakeConnection {
 }
 
 impl Drop for FakeConnection {
-    /// Closing rolls back an open transaction, as SQLite's close does.
+    /// Closing rolls back an open transaction, as SQLite's close does,
+    /// whatever faults are injected: a closed connection holds no lock.
     fn drop(&mut self) {
-        if self.in_transaction() {
-            let _ = self.rollback();
-        }
+        self.force_rollback();
         self.db.inner.state.lock().closed += 1;
     }
 }

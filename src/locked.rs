@@ -15,9 +15,9 @@
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-use crate::access::{Access, State, Work, read_on, write_on};
+use crate::access::{Access, Reuse, State, Work, check_return, read_on, write_on};
 use crate::error::{Error, Result};
-use crate::manager::{Manager, Transactional};
+use crate::manager::Manager;
 use crate::sync::Mutex;
 
 /// One connection shared through a mutex.
@@ -62,22 +62,36 @@ impl<M: Manager> Locked<M> {
         if slot.closed {
             return Err(Error::closed("locked connection"));
         }
-        let conn = match &mut slot.conn {
-            Some(conn) => conn,
-            // A failed reset dropped the last one: open a fresh one.
-            empty => empty.insert(self.manager.connect()?),
-        };
+        if slot.conn.is_none() {
+            // A failed reset dropped the last one: open a fresh one. If that
+            // panics (a user's `with_init` hook can), the panic goes on only
+            // after the lock is released, as a panic in the work does.
+            match catch_unwind(AssertUnwindSafe(|| self.manager.connect())) {
+                Ok(conn) => slot.conn = Some(conn?),
+                Err(panic) => {
+                    drop(slot);
+                    resume_unwind(panic);
+                }
+            }
+        }
+        let conn = slot.conn.as_mut().expect("opened above");
         // The panic is caught so that the connection is reset and the lock
         // released before it goes on: the lock is released normally, never
         // during unwinding, so it cannot be poisoned (under loom, whose
         // mutex would be) and the next caller finds a clean connection.
         let outcome = catch_unwind(AssertUnwindSafe(|| work(conn)));
-        let fit = !(outcome.is_err() || conn.in_transaction()) || self.manager.reset(conn).is_ok();
-        if !fit || self.manager.is_broken(conn) {
+        // The return path is the pool's: reset if needed, discard if that
+        // fails, if the connection is broken, or if the manager panics.
+        let reuse = check_return(&self.manager, conn, outcome.is_err());
+        if !matches!(reuse, Reuse::Keep) {
             slot.conn = None;
         }
         drop(slot);
-        outcome.unwrap_or_else(|panic| resume_unwind(panic))
+        let output = outcome.unwrap_or_else(|panic| resume_unwind(panic));
+        if let Reuse::Panicked(panic) = reuse {
+            resume_unwind(panic);
+        }
+        output
     }
 
     /// Closes the connection; later calls fail with a closed error.

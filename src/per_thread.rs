@@ -18,9 +18,9 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
 
-use crate::access::{Access, State, Work, read_on, write_on};
+use crate::access::{Access, Reuse, State, Work, check_return, read_on, resume_panic, write_on};
 use crate::error::{Error, Result};
-use crate::manager::{Manager, Transactional};
+use crate::manager::Manager;
 use crate::sync::{AtomicBool, AtomicUsize, Ordering, thread_local, unique_id};
 
 thread_local! {
@@ -115,11 +115,14 @@ impl<M: Manager> Drop for Checkout<'_, M> {
         if std::thread::panicking() {
             return; // closing the connection rolls back whatever it held
         }
-        if conn.in_transaction() && self.owner.manager.reset(&conn).is_err() {
-            return;
-        }
-        if self.owner.manager.is_broken(&conn) {
-            return;
+        match check_return(&self.owner.manager, &conn, false) {
+            Reuse::Keep => {}
+            Reuse::Discard => return,
+            Reuse::Panicked(panic) => {
+                drop(conn);
+                resume_panic(panic);
+                return;
+            }
         }
         // During thread teardown the slot may be gone; then the connection
         // simply closes here.

@@ -27,9 +27,9 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
-use crate::access::{Access, State, Work, read_on, write_on};
+use crate::access::{Access, Reuse, State, Work, check_return, read_on, resume_panic, write_on};
 use crate::error::{Error, Result};
-use crate::manager::{Manager, Transactional};
+use crate::manager::Manager;
 use crate::sync::{Arc, Condvar, Mutex};
 
 /// A bounded pool of connections; cloning it is cheap and shares the pool.
@@ -248,23 +248,33 @@ impl<M: Manager> Pool<M> {
 }
 
 impl<M: Manager> Shared<M> {
-    /// Opens a connection for a slot the caller already reserved; on failure
-    /// the slot is released, so a waiter can try in its turn.
+    /// Opens a connection for a slot the caller already reserved. If
+    /// `connect` fails *or panics* (a user's `with_init` hook can), the slot
+    /// is released, so a waiter can try in its turn.
     fn open_reserved(&self) -> Result<M::Connection> {
-        self.manager.connect().inspect_err(|_| self.check_in(None))
+        let reservation = Reservation { shared: self };
+        let conn = self.manager.connect()?;
+        std::mem::forget(reservation);
+        Ok(conn)
     }
 
     /// Takes a connection back from a user: resets it if it is mid-
     /// transaction or its thread is panicking, discards it if that fails or
-    /// it is broken. All of that happens before the pool lock is taken.
+    /// it is broken. All of that happens before the pool lock is taken. A
+    /// panic in the manager's `reset` or `is_broken` discards the connection
+    /// and releases its slot before it goes on.
     fn recycle(&self, conn: M::Connection, panicking: bool) {
-        let needs_reset = panicking || conn.in_transaction();
-        let fit = (!needs_reset || self.manager.reset(&conn).is_ok()) && !self.manager.is_broken(&conn);
-        if fit {
-            self.check_in(Some(conn));
-        } else {
-            drop(conn);
-            self.check_in(None);
+        match check_return(&self.manager, &conn, panicking) {
+            Reuse::Keep => self.check_in(Some(conn)),
+            Reuse::Discard => {
+                drop(conn);
+                self.check_in(None);
+            }
+            Reuse::Panicked(panic) => {
+                drop(conn);
+                self.check_in(None);
+                resume_panic(panic);
+            }
         }
     }
 
@@ -285,6 +295,18 @@ impl<M: Manager> Shared<M> {
             self.cond.notify_one();
         }
         drop(leftover); // a closed pool's connection is closed outside the lock
+    }
+}
+
+/// A slot reserved under the pool lock for a connection being opened;
+/// released on drop, that is, unless the open succeeded and it was forgotten.
+struct Reservation<'a, M: Manager> {
+    shared: &'a Shared<M>,
+}
+
+impl<M: Manager> Drop for Reservation<'_, M> {
+    fn drop(&mut self) {
+        self.shared.check_in(None);
     }
 }
 

@@ -160,6 +160,15 @@ mod imp {
 /// which loom's `Arc` cannot.
 pub(crate) use std::sync::Arc as UnmodeledArc;
 
+/// `std`'s atomic counter even under loom, for the fake connection's fault
+/// counters: a model injects a fault before it starts its threads, and a
+/// loom-visible counter would add a scheduling point to every connect,
+/// reset and `is_broken`, multiplying the interleavings of every model
+/// for no property's sake. loom runs a model's threads on one OS thread,
+/// so the counter's reads are deterministic within a schedule.
+#[cfg(loom)]
+pub(crate) use std::sync::atomic::AtomicUsize as UnmodeledAtomicUsize;
+
 /// A process-wide unique number, for telling strategy instances apart in
 /// thread-local storage. Not part of any model: uniqueness is all it gives.
 pub(crate) fn unique_id() -> u64 {

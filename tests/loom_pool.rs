@@ -76,11 +76,23 @@ fn planted_commit_on_error_is_caught() {
     assert_caught("planted_child", "commit-on-error", &["assertion `left == right` failed"]);
 }
 
-/// Handing out an idle connection before checking `closed` serves calls
-/// after `close()`.
+/// Claiming a free slot before checking `closed` serves calls after
+/// `close()`.
 #[test]
-fn planted_idle_before_closed_check_is_caught() {
-    assert_caught("planted_child", "idle-before-closed-check", &["unwrap_err", "closed"]);
+fn planted_claim_before_closed_check_is_caught() {
+    assert_caught("planted_child", "claim-before-closed-check", &["unwrap_err", "opened after close()"]);
+}
+
+/// Keeping a connection whose manager reported it broken hands it on.
+#[test]
+fn planted_keep_broken_connection_is_caught() {
+    let model = support::loom::assert_caught_by(
+        "planted_child",
+        "keep-broken-connection",
+        Some("survives_a_broken_connection"),
+        &["reported broken"],
+    );
+    assert!(model.ends_with("survives_a_broken_connection"), "{model}");
 }
 
 /// Keeping the slot of a failed open loses it for good: deadlock.
@@ -93,7 +105,7 @@ fn planted_leak_slot_on_failed_open_is_caught() {
 /// whatever the code does.
 #[test]
 fn every_property_fails_on_a_planted_bug() {
-    let teeth: [(&str, &str, &[&str]); 13] = [
+    let teeth: [(&str, &str, &[&str]); 23] = [
         ("no_connection_is_used_by_two_threads_at_once", "split-claim", &["Causality violation"]),
         ("connections_in_use_never_exceed_capacity", "double-decrement-on-error", &["impossible state"]),
         ("every_thread_finishes_with_more_threads_than_connections", "notify-before-release", &["deadlock"]),
@@ -108,7 +120,29 @@ fn every_property_fails_on_a_planted_bug() {
             "reset-only-on-error",
             &["someone else's transaction"],
         ),
-        ("close_racing_with_use_answers_every_call", "idle-before-closed-check", &["unwrap_err"]),
+        ("close_racing_with_use_answers_every_call", "claim-before-closed-check", &["unwrap_err"]),
+        ("close_closes_idle_connections_and_opens_no_more", "close-keeps-idle", &["outlived close()"]),
+        (
+            "work_that_ends_the_transaction_is_not_acknowledged",
+            "commit-if-still-open",
+            &["committed on its own was acknowledged"],
+        ),
+        ("survives_a_failing_connect", "leak-slot-on-failed-open", &["deadlock"]),
+        ("survives_a_panicking_connect", "leak-slot-on-panicking-connect", &["deadlock"]),
+        ("survives_a_failing_commit", "ignore-commit-error", &["differ from acknowledged"]),
+        (
+            "survives_a_failing_rollback",
+            "keep-after-failed-reset",
+            &["within a transaction", "someone else's transaction"],
+        ),
+        (
+            "survives_a_failing_reset",
+            "keep-after-failed-reset",
+            &["within a transaction", "someone else's transaction"],
+        ),
+        ("survives_a_panicking_reset", "leak-slot-on-panicking-return", &["deadlock"]),
+        ("survives_a_broken_connection", "no-wake-on-discard", &["deadlock"]),
+        ("survives_a_panicking_is_broken", "leak-slot-on-panicking-return", &["deadlock"]),
         ("close_wakes_every_waiter", "notify-one-on-close", &["deadlock"]),
         ("write_transactions_never_mix", "unlock-before-commit", &["Causality violation"]),
         ("a_failed_open_gives_its_slot_back", "leak-slot-on-failed-open", &["deadlock"]),

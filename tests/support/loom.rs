@@ -20,7 +20,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
 use std::time::Instant;
 
-use litepool::fake::{FakeConnection, FakeDatabase, FakeManager};
+use litepool::fake::{FakeConnection, FakeDatabase, FakeManager, Fault};
 use litepool::{Access, Result, Sizing, Transactional};
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
@@ -372,7 +372,198 @@ pub fn close_racing_with_use_answers_every_call(subject: &Subject) {
         }
         assert_eq!(db.committed(), usize::from(wrote.is_ok()));
         assert!(access.read_with(&mut |_| Ok(())).unwrap_err().is_closed());
+        let state = access.state();
+        assert_eq!((state.idle, state.in_use, state.waiting), (0, 0, 0), "after close and every return");
     });
+}
+
+/// After `close()`: the idle connections are closed at once (not at drop),
+/// a call racing with the close either succeeds or fails closed, and no
+/// call, on any thread, ever opens a connection again.
+pub fn close_closes_idle_connections_and_opens_no_more(subject: &Subject) {
+    let thread_local = subject.thread_local_connections;
+    model(
+        subject,
+        "close_closes_idle_connections_and_opens_no_more",
+        2,
+        Sizing::pool_size(2),
+        move |access, db| {
+            access.write_with(&mut insert).unwrap();
+            let racer = {
+                let access = access.clone();
+                thread::spawn(move || access.write_with(&mut insert))
+            };
+            access.close();
+            if let Err(e) = racer.join().unwrap() {
+                assert!(e.is_closed(), "{e}");
+            }
+            if !thread_local {
+                // Every caller has returned: nothing may still be open.
+                assert_eq!(db.opened(), db.closed(), "a connection outlived close() once returned");
+            }
+            let opened = db.opened();
+            assert!(access.read_with(&mut |_| Ok(())).unwrap_err().is_closed());
+            assert!(access.write_with(&mut insert).unwrap_err().is_closed());
+            let late = {
+                let access = access.clone();
+                thread::spawn(move || access.read_with(&mut |_| Ok(())))
+            };
+            assert!(late.join().unwrap().unwrap_err().is_closed());
+            assert_eq!(db.opened(), opened, "a connection was opened after close()");
+            let state = access.state();
+            assert_eq!((state.idle, state.in_use, state.waiting), (0, 0, 0), "after close: {state:?}");
+        },
+    );
+}
+
+/// One caller's part in a fault model: `Write` inserts a row, `Abandon`
+/// leaves a transaction open (so its connection must be reset), `Fail`
+/// writes a row and then fails. Returns the rows acknowledged.
+#[derive(Clone, Copy, Debug)]
+enum Role {
+    Write,
+    Abandon,
+    Fail,
+}
+
+fn abandon(c: &FakeConnection) -> Result<()> {
+    // A read transaction left open; on a read-write connection it also
+    // takes the write lock, which only a reset or a close gives back.
+    c.begin_deferred()?;
+    if !c.is_read_only() {
+        c.insert()?;
+    }
+    Ok(())
+}
+
+/// Plays `role`; returns the rows acknowledged and the rows whose outcome
+/// the caller cannot know: a write whose call panicked after its COMMIT
+/// (a manager's `is_broken` panicking on the return path) may be stored.
+fn play(access: &Fake, role: Role) -> (usize, usize) {
+    let outcome = catch_unwind(AssertUnwindSafe(|| match role {
+        Role::Write => access.write_with(&mut insert).map(|()| 1),
+        Role::Abandon => access.read_with(&mut abandon).map(|()| 0),
+        Role::Fail => access
+            .write_with(&mut |c| {
+                c.insert()?;
+                c.fail()
+            })
+            .map(|()| panic!("a failing write was acknowledged")),
+    }));
+    match outcome {
+        Ok(Ok(rows)) => (rows, 0),
+        // Only the injected fault may fail a call that did nothing wrong: an
+        // open that fails (Init) or a commit that fails (Busy). Anything else,
+        // "within a transaction" above all, is a strategy bug.
+        Ok(Err(e)) => {
+            let injected = matches!(e.kind(), litepool::ErrorKind::Init | litepool::ErrorKind::Busy);
+            assert!(injected || matches!(role, Role::Fail), "{role:?} failed: {e}");
+            (0, 0)
+        }
+        // An injected panic, resumed in the caller's thread; any other
+        // panic is a failed check and goes on.
+        Err(panic) => {
+            let text = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            if !text.contains(litepool::fake::INJECTED_PANIC) {
+                std::panic::resume_unwind(panic);
+            }
+            (0, usize::from(matches!(role, Role::Write)))
+        }
+    }
+}
+
+/// Under one injected fault, with more callers than connections: every
+/// call returns (no deadlock, no lost wake-up), only the injected fault
+/// fails a call, and afterwards the strategy is at full capacity, hands out
+/// a clean connection (never one whose reset failed, never one reported
+/// broken), and has counted exactly the rows it acknowledged.
+fn survives(subject: &Subject, fault: Fault, property: &str) {
+    model(subject, property, 3, Sizing::pool_size(1), move |access, db| {
+        // First make the strategy discard its warm connection, so that an
+        // open is needed again: Locked and the split writer open theirs at
+        // build time, and an open fault must reach them too.
+        db.inject(Fault::Broken, 1);
+        access.read_with(&mut |_| Ok(())).unwrap();
+        assert_eq!(db.pending(Fault::Broken), 0, "is_broken was never asked");
+        db.inject(fault, 1);
+        let others: Vec<_> = [Role::Write, Role::Abandon]
+            .into_iter()
+            .map(|role| {
+                let access = access.clone();
+                thread::spawn(move || play(&**access, role))
+            })
+            .collect();
+        let (mut acknowledged, mut unknown) = play(&**access, Role::Fail);
+        for other in others {
+            let (acked, maybe) = other.join().unwrap();
+            (acknowledged, unknown) = (acknowledged + acked, unknown + maybe);
+        }
+        access.read_with(&mut assert_clean).unwrap();
+        access.write_with(&mut insert).unwrap();
+        access.read_with(&mut assert_clean).unwrap();
+        let committed = db.committed();
+        assert!(
+            (acknowledged + 1..=acknowledged + 1 + unknown).contains(&committed),
+            "committed rows differ from acknowledged ones: {committed} committed, {} acknowledged, \
+             {unknown} unknown",
+            acknowledged + 1
+        );
+        let state = access.state();
+        assert_eq!((state.in_use, state.waiting), (0, 0), "after every call returned: {state:?}");
+        assert_eq!(db.pending(fault), 0, "the model never reached the injected {fault:?}");
+    });
+}
+
+macro_rules! survives {
+    ($($name:ident: $fault:ident,)*) => {$(
+        #[doc = concat!("[`survives`] under `Fault::", stringify!($fault), "`.")]
+        pub fn $name(subject: &Subject) {
+            survives(subject, Fault::$fault, stringify!($name));
+        }
+    )*};
+}
+
+survives! {
+    survives_a_failing_connect: ConnectFails,
+    survives_a_panicking_connect: ConnectPanics,
+    survives_a_failing_commit: CommitFails,
+    survives_a_failing_rollback: RollbackFails,
+    survives_a_failing_reset: ResetFails,
+    survives_a_panicking_reset: ResetPanics,
+    survives_a_broken_connection: Broken,
+    survives_a_panicking_is_broken: IsBrokenPanics,
+}
+
+/// The work ends litepool's transaction itself (a `COMMIT` of its own):
+/// the write is not acknowledged, the next caller gets a clean connection.
+pub fn work_that_ends_the_transaction_is_not_acknowledged(subject: &Subject) {
+    model(
+        subject,
+        "work_that_ends_the_transaction_is_not_acknowledged",
+        2,
+        Sizing::pool_size(1),
+        |access, db| {
+            let other = {
+                let access = access.clone();
+                thread::spawn(move || access.read_with(&mut assert_clean))
+            };
+            let ended = access.write_with(&mut |c| {
+                c.insert()?;
+                c.commit()
+            });
+            assert!(ended.is_err(), "a write whose work committed on its own was acknowledged");
+            other.join().unwrap().unwrap();
+            access.write_with(&mut insert).unwrap();
+            access.read_with(&mut assert_clean).unwrap();
+            // The row the work committed itself is there; it was never
+            // acknowledged as a write.
+            assert_eq!(db.committed(), 2);
+        },
+    );
 }
 
 /// `close()` wakes every thread waiting for a connection, and each fails
@@ -425,7 +616,7 @@ pub fn write_transactions_never_mix(subject: &Subject) {
 /// reported to its caller alone, and the others, and later calls, proceed.
 pub fn a_failed_open_gives_its_slot_back(subject: &Subject) {
     model(subject, "a_failed_open_gives_its_slot_back", 3, Sizing::pool_size(1), |access, db| {
-        db.fail_connects(1);
+        db.inject(Fault::ConnectFails, 1);
         let handles: Vec<_> = (0..2)
             .map(|_| {
                 let access = access.clone();
@@ -533,10 +724,27 @@ pub fn all_properties(subject: &Subject) {
     a_failed_open_gives_its_slot_back(subject);
     reads_never_see_an_open_write_transaction(subject);
     writes_never_overlap(subject);
+    close_closes_idle_connections_and_opens_no_more(subject);
+    work_that_ends_the_transaction_is_not_acknowledged(subject);
+    for fault in FAULT_PROPERTIES {
+        property(fault)(subject);
+    }
     if subject.has_waiters {
         close_wakes_every_waiter(subject);
     }
 }
+
+/// The names of the fault properties, one per [`Fault`].
+pub const FAULT_PROPERTIES: [&str; 8] = [
+    "survives_a_failing_connect",
+    "survives_a_panicking_connect",
+    "survives_a_failing_commit",
+    "survives_a_failing_rollback",
+    "survives_a_failing_reset",
+    "survives_a_panicking_reset",
+    "survives_a_broken_connection",
+    "survives_a_panicking_is_broken",
+];
 
 /// Every generic property by name, for running one alone.
 pub fn property(name: &str) -> fn(&Subject) {
@@ -556,6 +764,18 @@ pub fn property(name: &str) -> fn(&Subject) {
         "reads_never_see_an_open_write_transaction" => reads_never_see_an_open_write_transaction,
         "writes_never_overlap" => writes_never_overlap,
         "one_writer_connection_and_read_only_readers" => one_writer_connection_and_read_only_readers,
+        "close_closes_idle_connections_and_opens_no_more" => close_closes_idle_connections_and_opens_no_more,
+        "work_that_ends_the_transaction_is_not_acknowledged" => {
+            work_that_ends_the_transaction_is_not_acknowledged
+        }
+        "survives_a_failing_connect" => survives_a_failing_connect,
+        "survives_a_panicking_connect" => survives_a_panicking_connect,
+        "survives_a_failing_commit" => survives_a_failing_commit,
+        "survives_a_failing_rollback" => survives_a_failing_rollback,
+        "survives_a_failing_reset" => survives_a_failing_reset,
+        "survives_a_panicking_reset" => survives_a_panicking_reset,
+        "survives_a_broken_connection" => survives_a_broken_connection,
+        "survives_a_panicking_is_broken" => survives_a_panicking_is_broken,
         other => panic!("no property named {other:?}"),
     }
 }
@@ -566,7 +786,9 @@ macro_rules! property_tests {
     ($subject:literal: $($property:ident),* $(,)?) => {$(
         #[test]
         fn $property() {
-            crate::support::loom::$property(&crate::support::planted::subject($subject));
+            crate::support::loom::isolated(module_path!(), stringify!($property), || {
+                crate::support::loom::$property(&crate::support::planted::subject($subject))
+            });
         }
     )*};
 }
@@ -588,6 +810,16 @@ macro_rules! generic_property_tests {
             write_transactions_never_mix,
             reads_never_see_an_open_write_transaction,
             writes_never_overlap,
+            close_closes_idle_connections_and_opens_no_more,
+            work_that_ends_the_transaction_is_not_acknowledged,
+            survives_a_failing_connect,
+            survives_a_panicking_connect,
+            survives_a_failing_commit,
+            survives_a_failing_rollback,
+            survives_a_failing_reset,
+            survives_a_panicking_reset,
+            survives_a_broken_connection,
+            survives_a_panicking_is_broken,
             $($extra,)*
         );
     };
@@ -595,6 +827,42 @@ macro_rules! generic_property_tests {
 
 #[allow(unused_imports)]
 pub(crate) use {generic_property_tests, property_tests};
+
+/// The variable naming the one model a child process runs.
+pub const MODEL_VAR: &str = "LITEPOOL_LOOM_MODEL";
+
+/// Runs the test `module::test` in a child process of this test binary and
+/// fails with its output if it fails. loom reports a deadlock by aborting
+/// the process, which would end every model after it in the same binary
+/// unreported; in a child of its own, a deadlock fails its own model, by
+/// name. Inside the child (`LITEPOOL_LOOM_MODEL` names the test), `body`
+/// runs the model.
+pub fn isolated(module: &str, test: &str, body: impl FnOnce()) {
+    // `module_path!()` starts with the test crate's name; libtest's names
+    // do not.
+    let name = match module.split_once("::") {
+        Some((_, inner)) => format!("{inner}::{test}"),
+        None => test.to_owned(),
+    };
+    if std::env::var(MODEL_VAR).is_ok_and(|v| v == name) {
+        return body();
+    }
+    let output = Command::new(std::env::current_exe().expect("test binary path"))
+        .args([&name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(MODEL_VAR, &name)
+        .env_remove(PLANTED_VAR)
+        .output()
+        .expect("run the model's child process");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // The LOOM-ROW line, for `.ci/loom-table` (shown with --nocapture).
+    print!("{stdout}");
+    assert!(output.status.success(), "loom model {name} failed ({}):\n{stdout}\n{stderr}", output.status);
+    assert!(
+        stdout.contains("1 passed"),
+        "the child process for loom model {name} ran no test; is the name right?\n{stdout}"
+    );
+}
 
 /// The variable naming the planted bug a child process runs.
 pub const PLANTED_VAR: &str = "LITEPOOL_PLANTED";

@@ -66,3 +66,15 @@ pub fn item_ids(path: &Path) -> Vec<i64> {
 pub mod loom;
 #[cfg(loom)]
 pub mod planted;
+
+pub mod counting;
+
+/// Clears a flag when dropped: helper threads that loop while it is set
+/// stop even when the test's own thread fails an assertion and unwinds.
+pub struct StopOnDrop<'a>(pub &'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}

@@ -9,6 +9,8 @@
 //! in `tests/loom_pool.rs` shows the properties are not merely failing on
 //! the design).
 
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+
 use litepool::fake::{FakeConnection, FakeManager};
 use litepool::{Access, Error, ErrorKind, Manager, Result, Sizing, State, Transactional, Work};
 use loom::cell::UnsafeCell;
@@ -42,10 +44,29 @@ pub enum PoolBug {
     DoubleDecrementOnError,
     /// Commits in a `finally`, whether or not the work succeeded.
     CommitOnError,
-    /// Hands out an idle connection before checking whether it is closed.
-    IdleBeforeClosedCheck,
+    /// Claims a free slot before checking whether the pool is closed.
+    ClaimBeforeClosedCheck,
     /// Keeps the slot claimed when opening its connection fails.
     LeakSlotOnFailedOpen,
+    /// Keeps the slot claimed when opening its connection panics (a `?`
+    /// handles the error, nothing handles the unwind).
+    LeakSlotOnPanickingConnect,
+    /// Keeps the slot claimed when the manager's `reset` or `is_broken`
+    /// panics on the return path.
+    LeakSlotOnPanickingReturn,
+    /// Keeps a connection whose reset failed.
+    KeepAfterFailedReset,
+    /// Keeps a connection the manager reported broken.
+    KeepBrokenConnection,
+    /// Frees a discarded connection's slot without waking a waiter.
+    NoWakeOnDiscard,
+    /// `close()` leaves idle connections open until the pool is dropped.
+    CloseKeepsIdle,
+    /// Commits only if the work left the transaction open, and reports
+    /// success either way.
+    CommitIfStillOpen,
+    /// Ignores the error of `COMMIT` and acknowledges the write.
+    IgnoreCommitError,
 }
 
 /// A fixed-slot pool whose connections are opened on a slot's first claim.
@@ -78,36 +99,44 @@ impl PlantedPool {
     fn acquire(&self) -> Result<Checkout<'_>> {
         let slot = self.claim()?;
         // The slot is ours: open its connection outside the lock.
-        let opened = self.conns[slot].0.with_mut(|conn| {
-            // SAFETY: the claimed slot is exclusively ours (unless a planted
-            // bug says otherwise, which loom then reports).
-            let conn = unsafe { &mut *conn };
-            if conn.is_none() {
-                *conn = Some(self.manager.connect()?);
+        let opened = catch_unwind(AssertUnwindSafe(|| {
+            self.conns[slot].0.with_mut(|conn| {
+                // SAFETY: the claimed slot is exclusively ours (unless a planted
+                // bug says otherwise, which loom then reports).
+                let conn = unsafe { &mut *conn };
+                if conn.is_none() {
+                    *conn = Some(self.manager.connect()?);
+                }
+                Ok(())
+            })
+        }));
+        match opened {
+            Ok(Ok(())) => Ok(Checkout { pool: self, slot, failed: false }),
+            Ok(Err(e)) => {
+                if self.bug != PoolBug::LeakSlotOnFailedOpen {
+                    self.free(slot, false, true);
+                }
+                Err(e)
             }
-            Ok(())
-        });
-        if let Err(e) = opened {
-            if self.bug != PoolBug::LeakSlotOnFailedOpen {
-                self.free(slot, false);
+            Err(panic) => {
+                if self.bug != PoolBug::LeakSlotOnPanickingConnect {
+                    self.free(slot, false, true);
+                }
+                resume_unwind(panic)
             }
-            return Err(e);
         }
-        Ok(Checkout { pool: self, slot, failed: false })
     }
 
     fn claim(&self) -> Result<usize> {
         let mut slots = self.slots.lock().unwrap();
         loop {
             let free = slots.busy.iter().position(|busy| !busy);
-            if self.bug == PoolBug::IdleBeforeClosedCheck {
-                // SAFETY: a free slot is written only by whoever claims it.
-                let idle = free.filter(|&i| self.conns[i].0.with(|c| unsafe { (*c).is_some() }));
-                if let Some(i) = idle {
-                    slots.busy[i] = true;
-                    slots.in_use += 1;
-                    return Ok(i);
-                }
+            if self.bug == PoolBug::ClaimBeforeClosedCheck
+                && let Some(i) = free
+            {
+                slots.busy[i] = true;
+                slots.in_use += 1;
+                return Ok(i);
             }
             if slots.closed {
                 return Err(Error::new(ErrorKind::Closed, "planted pool is closed"));
@@ -128,8 +157,8 @@ impl PlantedPool {
     }
 
     fn conn(&self, slot: usize) -> &FakeConnection {
-        // SAFETY: the slot's connection was opened by `acquire` and is not
-        // replaced while the pool lives.
+        // SAFETY: the slot's connection was opened by `acquire`, and only
+        // its holder (this caller) can discard it.
         let conn =
             self.conns[slot].0.with(|c| unsafe { (*c).as_ref().expect("opened by acquire") as *const _ });
         unsafe { &*conn }
@@ -142,24 +171,53 @@ impl PlantedPool {
             PoolBug::ResetOnlyOnError => failed,
             _ => panicking || conn.in_transaction(),
         };
-        if reset && conn.in_transaction() {
-            let _ = conn.rollback();
+        let verdict = catch_unwind(AssertUnwindSafe(|| {
+            let reset_ok = !reset || self.manager.reset(conn).is_ok();
+            let broken = self.manager.is_broken(conn);
+            (reset_ok || self.bug == PoolBug::KeepAfterFailedReset)
+                && (!broken || self.bug == PoolBug::KeepBrokenConnection)
+        }));
+        let keep = verdict.as_ref().is_ok_and(|fit| *fit);
+        if !keep {
+            self.discard(slot);
         }
-        self.free(slot, failed);
+        let notify = keep || self.bug != PoolBug::NoWakeOnDiscard;
+        match verdict {
+            Err(_) if self.bug == PoolBug::LeakSlotOnPanickingReturn => {}
+            _ => self.free(slot, failed, notify),
+        }
+        if let Err(panic) = verdict
+            && !panicking
+        {
+            resume_unwind(panic);
+        }
     }
 
-    fn free(&self, slot: usize, failed: bool) {
+    /// Closes the connection in `slot`, which the caller holds.
+    fn discard(&self, slot: usize) {
+        // SAFETY: the caller holds the slot (or the pool lock with the slot
+        // free, in `close`).
+        let conn = self.conns[slot].0.with_mut(|c| unsafe { (*c).take() });
+        drop(conn);
+    }
+
+    fn free(&self, slot: usize, failed: bool, notify: bool) {
         if self.bug == PoolBug::NotifyBeforeRelease {
             self.cond.notify_one();
         }
         let mut slots = self.slots.lock().unwrap();
+        if slots.closed {
+            // A closed pool keeps nothing: the connection is closed as it
+            // comes back.
+            self.discard(slot);
+        }
         slots.busy[slot] = false;
         slots.in_use = slots.in_use.wrapping_sub(1);
         if failed && self.bug == PoolBug::DoubleDecrementOnError {
             slots.in_use = slots.in_use.wrapping_sub(1);
         }
         drop(slots);
-        if self.bug != PoolBug::NotifyBeforeRelease {
+        if self.bug != PoolBug::NotifyBeforeRelease && notify {
             self.cond.notify_one();
         }
     }
@@ -201,12 +259,19 @@ impl Access for PlantedPool {
         let mut checkout = self.acquire()?;
         let conn = checkout.conn();
         conn.begin_immediate()?;
-        let result = if self.bug == PoolBug::CommitOnError {
-            let result = work(conn);
-            conn.commit()?;
-            result
-        } else {
-            work(conn).and_then(|()| conn.commit())
+        let result = match self.bug {
+            PoolBug::CommitOnError => {
+                let result = work(conn);
+                conn.commit()?;
+                result
+            }
+            PoolBug::CommitIfStillOpen => {
+                work(conn).and_then(|()| if conn.in_transaction() { conn.commit() } else { Ok(()) })
+            }
+            PoolBug::IgnoreCommitError => work(conn).map(|()| {
+                let _ = conn.commit();
+            }),
+            _ => work(conn).and_then(|()| conn.commit()),
         };
         if result.is_err() && conn.in_transaction() {
             let _ = conn.rollback();
@@ -217,11 +282,23 @@ impl Access for PlantedPool {
 
     fn state(&self) -> State {
         let slots = self.slots.lock().unwrap();
-        State::new(slots.busy.iter().filter(|b| !**b).count(), slots.in_use, slots.waiting)
+        // SAFETY: a free slot's connection is written only under the lock.
+        let idle = (0..slots.busy.len())
+            .filter(|&i| !slots.busy[i] && self.conns[i].0.with(|c| unsafe { (*c).is_some() }))
+            .count();
+        State::new(idle, slots.in_use, slots.waiting)
     }
 
     fn close(&self) {
-        self.slots.lock().unwrap().closed = true;
+        let mut slots = self.slots.lock().unwrap();
+        slots.closed = true;
+        if self.bug != PoolBug::CloseKeepsIdle {
+            let idle: Vec<usize> = (0..slots.busy.len()).filter(|&i| !slots.busy[i]).collect();
+            for slot in idle {
+                self.discard(slot);
+            }
+        }
+        drop(slots);
         if self.bug == PoolBug::NotifyOneOnClose {
             self.cond.notify_one();
         } else {
@@ -368,8 +445,16 @@ pub fn planted_subjects() -> Vec<Subject> {
         pool!("reset-only-on-error", ResetOnlyOnError),
         pool!("double-decrement-on-error", DoubleDecrementOnError),
         pool!("commit-on-error", CommitOnError),
-        pool!("idle-before-closed-check", IdleBeforeClosedCheck),
+        pool!("claim-before-closed-check", ClaimBeforeClosedCheck),
         pool!("leak-slot-on-failed-open", LeakSlotOnFailedOpen),
+        pool!("leak-slot-on-panicking-connect", LeakSlotOnPanickingConnect),
+        pool!("leak-slot-on-panicking-return", LeakSlotOnPanickingReturn),
+        pool!("keep-after-failed-reset", KeepAfterFailedReset),
+        pool!("keep-broken-connection", KeepBrokenConnection),
+        pool!("no-wake-on-discard", NoWakeOnDiscard),
+        pool!("close-keeps-idle", CloseKeepsIdle),
+        pool!("commit-if-still-open", CommitIfStillOpen),
+        pool!("ignore-commit-error", IgnoreCommitError),
         Subject {
             name: "read-from-writer",
             open: |m, s| Ok(Box::new(PlantedSplit::open(SplitBug::ReadFromWriter, m, s.pool_size)?)),

@@ -1,0 +1,169 @@
+//! A manager wrapper for the lifecycle and panic-safety contracts: it counts
+//! every connection opened and closed, and can make the wrapped manager's
+//! callbacks panic, fail or report a connection broken, on demand.
+//!
+//! It wraps any [`Manager`], so every strategy in the list runs over it
+//! with real SQLite underneath.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use litepool::{Error, ErrorKind, Manager, Result, Transactional};
+
+/// The message of every panic the wrapper plants.
+pub const PLANTED_PANIC: &str = "planted panic from a manager callback";
+
+/// A manager callback the wrapper can make misbehave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Callback {
+    Connect,
+    Reset,
+    IsBroken,
+}
+
+/// What the wrapper has seen, shared by every clone (and by the read-only
+/// manager it makes for `SplitPool`'s readers).
+#[derive(Debug, Default)]
+pub struct Counts {
+    pub opened: AtomicUsize,
+    pub closed: AtomicUsize,
+    panics: [AtomicUsize; 3],
+    failures: [AtomicUsize; 3],
+}
+
+impl Counts {
+    pub fn opened(&self) -> usize {
+        self.opened.load(Ordering::SeqCst)
+    }
+
+    pub fn closed(&self) -> usize {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Connections open right now.
+    pub fn open_now(&self) -> usize {
+        self.opened() - self.closed()
+    }
+
+    /// Makes `callback` panic the next `times` times it runs.
+    pub fn panic_in(&self, callback: Callback, times: usize) {
+        self.panics[callback as usize].store(times, Ordering::SeqCst);
+    }
+
+    /// Makes `callback` fail the next `times` times it runs (`is_broken`:
+    /// says the connection is broken).
+    pub fn fail_in(&self, callback: Callback, times: usize) {
+        self.failures[callback as usize].store(times, Ordering::SeqCst);
+    }
+
+    /// How many planted panics and failures have not fired yet.
+    pub fn unfired(&self) -> usize {
+        self.panics.iter().chain(&self.failures).map(|n| n.load(Ordering::SeqCst)).sum()
+    }
+
+    fn fires(counter: &AtomicUsize) -> bool {
+        counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+    }
+
+    fn maybe_panic(&self, callback: Callback) {
+        if Self::fires(&self.panics[callback as usize]) {
+            panic!("{PLANTED_PANIC}: {callback:?}");
+        }
+    }
+
+    fn fails(&self, callback: Callback) -> bool {
+        Self::fires(&self.failures[callback as usize])
+    }
+}
+
+/// A manager that counts and misbehaves on demand; see the module docs.
+#[derive(Clone)]
+pub struct Counting<M> {
+    inner: M,
+    counts: Arc<Counts>,
+}
+
+impl<M: Manager> Counting<M> {
+    pub fn new(inner: M) -> (Counting<M>, Arc<Counts>) {
+        let counts = Arc::new(Counts::default());
+        (Counting { inner, counts: counts.clone() }, counts)
+    }
+}
+
+/// A connection of the wrapped manager; counted as closed when dropped.
+pub struct Counted<C> {
+    conn: C,
+    counts: Arc<Counts>,
+}
+
+impl<C> Deref for Counted<C> {
+    type Target = C;
+
+    fn deref(&self) -> &C {
+        &self.conn
+    }
+}
+
+impl<C> Drop for Counted<C> {
+    fn drop(&mut self) {
+        self.counts.closed.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl<C: Transactional> Transactional for Counted<C> {
+    fn begin_immediate(&self) -> Result<()> {
+        self.conn.begin_immediate()
+    }
+
+    fn commit(&self) -> Result<()> {
+        self.conn.commit()
+    }
+
+    fn rollback(&self) -> Result<()> {
+        self.conn.rollback()
+    }
+
+    fn in_transaction(&self) -> bool {
+        self.conn.in_transaction()
+    }
+}
+
+impl<M: Manager> Manager for Counting<M> {
+    type Connection = Counted<M::Connection>;
+
+    fn prepare(&self) -> Result<()> {
+        self.inner.prepare()
+    }
+
+    fn connect(&self) -> Result<Self::Connection> {
+        self.counts.maybe_panic(Callback::Connect);
+        if self.counts.fails(Callback::Connect) {
+            return Err(Error::new(ErrorKind::Init, "planted connect failure"));
+        }
+        let conn = self.inner.connect()?;
+        self.counts.opened.fetch_add(1, Ordering::SeqCst);
+        Ok(Counted { conn, counts: self.counts.clone() })
+    }
+
+    fn is_broken(&self, conn: &Self::Connection) -> bool {
+        self.counts.maybe_panic(Callback::IsBroken);
+        self.counts.fails(Callback::IsBroken) || self.inner.is_broken(&conn.conn)
+    }
+
+    fn reset(&self, conn: &Self::Connection) -> Result<()> {
+        self.counts.maybe_panic(Callback::Reset);
+        if self.counts.fails(Callback::Reset) {
+            return Err(Error::new(ErrorKind::Sql, "planted reset failure"));
+        }
+        self.inner.reset(&conn.conn)
+    }
+
+    fn read_only(&self) -> Result<Self> {
+        Ok(Counting { inner: self.inner.read_only()?, counts: self.counts.clone() })
+    }
+
+    fn explain(&self, error: Error) -> Error {
+        self.inner.explain(error)
+    }
+}
