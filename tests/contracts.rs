@@ -618,6 +618,9 @@ fn the_busy_timeout_governs_the_setup_statements() {
 
 // ------------------------------------------------------- transaction end ---
 
+/// Work that ends the write's transaction in its own way.
+type Ending = dyn Fn(&Connection) -> rusqlite::Result<()>;
+
 /// Work that ends litepool's transaction itself is never acknowledged as
 /// one atomic write: a `COMMIT` or `ROLLBACK` of its own, or a trigger's
 /// `RAISE(ROLLBACK)` whose error the work ignores. The error says what
@@ -638,7 +641,7 @@ fn work_that_ends_the_transaction_itself_is_not_acknowledged() {
                     )?)
                 })
                 .unwrap();
-            let endings: [(&str, &dyn Fn(&Connection) -> rusqlite::Result<()>); 3] = [
+            let endings: [(&str, &Ending); 3] = [
                 ("COMMIT", &|c| c.execute_batch("INSERT INTO items (v) VALUES (1); COMMIT;")),
                 ("ROLLBACK", &|c| c.execute_batch("INSERT INTO items (v) VALUES (1); ROLLBACK;")),
                 ("RAISE(ROLLBACK)", &|c| {
