@@ -660,3 +660,75 @@ fn work_that_ends_the_transaction_itself_is_not_acknowledged() {
         },
     );
 }
+
+// ------------------------------------------------------------ documented ---
+
+/// `Access`: the work runs exactly once per call that acquires a
+/// connection, and not at all for a call that cannot (after `close()`);
+/// `Manager::prepare` runs before the first connection opens, and never
+/// again however many connections open later.
+#[test]
+fn work_runs_once_per_call_and_prepare_once_before_any_connection() {
+    let db = TempDb::new();
+    each_counted(
+        &db,
+        Sizing::pool_size(3),
+        |m| m,
+        |name, access, counts| {
+            let prepared = counts.prepared.load(Ordering::SeqCst);
+            assert!(prepared >= 1, "{name}: prepare never ran");
+            // (SplitPool prepares two managers, the writer's and its read-only
+            // twin's, which share these counts: the first before any open.)
+            assert!(
+                counts.prepared_before_first_open.load(Ordering::SeqCst) >= 1,
+                "{name}: a connection opened before prepare"
+            );
+            let runs = AtomicUsize::new(0);
+            thread::scope(|s| {
+                for _ in 0..4 {
+                    s.spawn(|| {
+                        for i in 0..10 {
+                            let work = |c: &Counted<Connection>| {
+                                runs.fetch_add(1, Ordering::SeqCst);
+                                insert(c)
+                            };
+                            let failing = |_: &Counted<Connection>| -> litepool::Result<()> {
+                                runs.fetch_add(1, Ordering::SeqCst);
+                                Err(litepool::Error::new(ErrorKind::Sql, "planted failure"))
+                            };
+                            match i % 3 {
+                                0 => access.write(work).unwrap(),
+                                1 => access.read(|c| work(c).or(Ok(()))).unwrap(),
+                                _ => assert!(access.write(failing).is_err()),
+                            }
+                        }
+                    });
+                }
+            });
+            assert_eq!(runs.load(Ordering::SeqCst), 40, "{name}: the work ran a different number of times");
+            assert_eq!(counts.prepared.load(Ordering::SeqCst), prepared, "{name}: prepare ran again");
+            access.close();
+            let ran = AtomicBool::new(false);
+            assert!(access.read(|_| Ok(ran.store(true, Ordering::SeqCst))).is_err());
+            assert!(access.write(|_| Ok(ran.store(true, Ordering::SeqCst))).is_err());
+            assert!(!ran.load(Ordering::SeqCst), "{name}: the work ran after close()");
+        },
+    );
+}
+
+/// `Manager::read_only`'s default refuses, so `SplitPool` over a manager
+/// that cannot open read-only connections is a config error that says so.
+#[test]
+fn a_manager_without_read_only_connections_cannot_make_a_split_pool() {
+    struct Plain(SqliteManager);
+    impl Manager for Plain {
+        type Connection = Connection;
+        fn connect(&self) -> litepool::Result<Connection> {
+            self.0.connect()
+        }
+    }
+    let db = TempDb::new();
+    let err = litepool::SplitPool::open(Plain(db.manager("plain.db")), 2).unwrap_err();
+    assert!(err.is_config(), "{err}");
+    assert!(err.to_string().contains("cannot open read-only connections"), "{err}");
+}

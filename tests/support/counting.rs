@@ -26,6 +26,9 @@ pub enum Callback {
 /// manager it makes for `SplitPool`'s readers).
 #[derive(Debug, Default)]
 pub struct Counts {
+    pub prepared: AtomicUsize,
+    /// How many times `prepare` had run when the first connection opened.
+    pub prepared_before_first_open: AtomicUsize,
     pub opened: AtomicUsize,
     pub closed: AtomicUsize,
     panics: [AtomicUsize; 3],
@@ -133,7 +136,9 @@ impl<M: Manager> Manager for Counting<M> {
     type Connection = Counted<M::Connection>;
 
     fn prepare(&self) -> Result<()> {
-        self.inner.prepare()
+        self.inner.prepare()?;
+        self.counts.prepared.fetch_add(1, Ordering::SeqCst);
+        Ok(())
     }
 
     fn connect(&self) -> Result<Self::Connection> {
@@ -142,7 +147,10 @@ impl<M: Manager> Manager for Counting<M> {
             return Err(Error::new(ErrorKind::Init, "planted connect failure"));
         }
         let conn = self.inner.connect()?;
-        self.counts.opened.fetch_add(1, Ordering::SeqCst);
+        if self.counts.opened.fetch_add(1, Ordering::SeqCst) == 0 {
+            let prepared = self.counts.prepared.load(Ordering::SeqCst);
+            self.counts.prepared_before_first_open.store(prepared, Ordering::SeqCst);
+        }
         Ok(Counted { conn, counts: self.counts.clone() })
     }
 
