@@ -732,3 +732,53 @@ fn a_manager_without_read_only_connections_cannot_make_a_split_pool() {
     assert!(err.is_config(), "{err}");
     assert!(err.to_string().contains("cannot open read-only connections"), "{err}");
 }
+
+/// SQLite may answer `SQLITE_FULL` by rolling back the statement or the
+/// whole transaction. Work that ignores that error and goes on is never
+/// acknowledged as one atomic write: either the write fails, or every row
+/// whose insert succeeded is there. (Measured here: SQLite rolls back the
+/// statement only, the transaction goes on, and the write commits the rows
+/// that fitted.)
+#[test]
+fn work_that_ignores_sqlite_full_is_never_acknowledged_half_done() {
+    let db = TempDb::new();
+    let full = |m: SqliteManager| m.with_init(|c| c.execute_batch("PRAGMA max_page_count = 30"));
+    each_counted(&db, Sizing::pool_size(2), full, |name, access, _| {
+        let (mut outcomes, mut refused) = (Vec::new(), 0);
+        for round in 0..5i64 {
+            let mut inserted = Vec::new();
+            let result = access.write(|c| {
+                for i in 0..100 {
+                    let id = round * 1000 + i;
+                    // Errors ignored, as a careless caller would.
+                    match c.execute("INSERT INTO items (id, v) VALUES (?1, zeroblob(2000))", [id]) {
+                        Ok(_) => inserted.push(id),
+                        Err(e) => {
+                            assert_eq!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DiskFull), "{e}");
+                            refused += 1;
+                        }
+                    }
+                }
+                Ok(())
+            });
+            let stored: Vec<i64> = access
+                .read(|c| {
+                    let mut stmt = c.prepare("SELECT id FROM items WHERE id / 1000 = ?1 ORDER BY id")?;
+                    Ok(stmt.query_map([round], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?)
+                })
+                .unwrap();
+            match &result {
+                Ok(()) => assert_eq!(stored, inserted, "{name}: an acknowledged write is not all there"),
+                Err(e) => assert!(
+                    e.is_full() || e.to_string().contains("ended litepool's transaction"),
+                    "{name}: {e}"
+                ),
+            }
+            outcomes.push(result.is_ok());
+            // Make room again for the next round.
+            access.write(|c| Ok(c.execute("DELETE FROM items", []).map(drop)?)).unwrap();
+        }
+        assert!(refused > 0, "{name}: the database never filled up: {outcomes:?}");
+        assert!(access.read(|c| Ok(c.is_autocommit())).unwrap(), "{name}");
+    });
+}
