@@ -709,8 +709,12 @@ fn work_runs_once_per_call_and_prepare_once_before_any_connection() {
             assert_eq!(counts.prepared.load(Ordering::SeqCst), prepared, "{name}: prepare ran again");
             access.close();
             let ran = AtomicBool::new(false);
-            assert!(access.read(|_| Ok(ran.store(true, Ordering::SeqCst))).is_err());
-            assert!(access.write(|_| Ok(ran.store(true, Ordering::SeqCst))).is_err());
+            let mark = |_: &Counted<Connection>| {
+                ran.store(true, Ordering::SeqCst);
+                Ok(())
+            };
+            assert!(access.read(mark).is_err());
+            assert!(access.write(mark).is_err());
             assert!(!ran.load(Ordering::SeqCst), "{name}: the work ran after close()");
         },
     );
