@@ -81,7 +81,7 @@ fn close_wakes_all_waiters_with_a_closed_error() {
     let held = pool.get().unwrap();
     thread::scope(|s| {
         let waiters: Vec<_> =
-            (0..3).map(|_| s.spawn(|| pool.get_timeout(Duration::from_secs(600)).map(drop))).collect();
+            (0..3).map(|_| s.spawn(|| pool.get_timeout(Duration::from_secs(30)).map(drop))).collect();
         until_waiting(&pool, 3);
         pool.close();
         for w in waiters {

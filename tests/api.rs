@@ -1,0 +1,172 @@
+//! The small print of the public API, each piece checked: `Debug` output,
+//! accessors, names, `state()` arithmetic, builder bounds, and strategy
+//! instances that must not see each other's connections.
+
+mod support;
+
+use std::thread;
+use std::time::Duration;
+
+use litepool::{
+    Access, AccessExt, JournalMode, Locked, PerThread, Pool, Sizing, SplitPool, SqliteManager, State,
+    strategies,
+};
+use support::TempDb;
+
+/// Every strategy reports the name it is listed under, and the names are
+/// distinct and non-empty.
+#[test]
+fn every_strategy_reports_its_listed_name() {
+    let db = TempDb::new();
+    let mut names = Vec::new();
+    for strategy in strategies::<SqliteManager>() {
+        let access =
+            (strategy.open)(db.manager(&format!("{}.db", strategy.name)), Sizing::default()).unwrap();
+        assert_eq!(access.name(), strategy.name);
+        assert!(!strategy.name.is_empty());
+        assert_eq!(format!("{strategy:?}"), strategy.name);
+        assert_eq!(strategy.clone().name, strategy.name);
+        names.push(strategy.name);
+    }
+    let mut unique = names.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "{names:?}");
+}
+
+/// `Debug` shows what a user debugging a pool wants to see.
+#[test]
+fn debug_output_shows_the_settings_and_state() {
+    let db = TempDb::new();
+    let builder =
+        Pool::<SqliteManager>::builder().max_size(3).min_idle(1).connection_timeout(Duration::from_secs(7));
+    let text = format!("{builder:?}");
+    assert!(text.contains("max_size: 3") && text.contains("min_idle: 1") && text.contains("7s"), "{text}");
+
+    let pool = Pool::builder().max_size(3).min_idle(1).build(db.manager("d.db")).unwrap();
+    let text = format!("{pool:?}");
+    assert!(text.starts_with("Pool") && text.contains("max_size: 3") && text.contains("idle: 1"), "{text}");
+    let conn = pool.get().unwrap();
+    assert!(format!("{conn:?}").starts_with("Pooled"));
+    assert!(format!("{pool:?}").contains("in_use: 1"), "{pool:?}");
+    drop(conn);
+
+    let locked = Locked::open(db.manager("l.db")).unwrap();
+    assert!(
+        format!("{locked:?}").contains("Locked") && format!("{locked:?}").contains("idle: 1"),
+        "{locked:?}"
+    );
+    let per_thread = PerThread::new(db.manager("t.db")).unwrap();
+    assert!(format!("{per_thread:?}").contains("closed: false"), "{per_thread:?}");
+    per_thread.close();
+    assert!(format!("{per_thread:?}").contains("closed: true"), "{per_thread:?}");
+    let split = SplitPool::open(db.manager("s.db"), 2).unwrap();
+    assert!(
+        format!("{split:?}").contains("SplitPool") && format!("{split:?}").contains("readers"),
+        "{split:?}"
+    );
+
+    let manager = db.manager("m.db").busy_timeout(Duration::from_millis(1500)).with_init(|_| Ok(()));
+    let text = format!("{manager:?}");
+    assert!(
+        text.contains("busy_timeout: 1.5s") && text.contains("init: true") && text.contains("m.db"),
+        "{text}"
+    );
+}
+
+/// `is_closed`, `max_size` and `manager` say what they are asked.
+#[test]
+fn pool_accessors() {
+    let db = TempDb::new();
+    let pool = Pool::builder().max_size(5).build(db.manager("a.db")).unwrap();
+    assert!(!pool.is_closed());
+    assert_eq!(pool.max_size(), 5);
+    assert_eq!(pool.manager().path(), db.path("a.db"));
+    assert_eq!(pool.manager().busy_timeout_value(), Duration::from_secs(5));
+    let clone = pool.clone();
+    clone.close();
+    assert!(pool.is_closed(), "a clone shares the pool");
+}
+
+/// `min_idle` may equal `max_size` (every connection opened at build).
+#[test]
+fn min_idle_may_equal_max_size() {
+    let db = TempDb::new();
+    let pool = Pool::builder().max_size(2).min_idle(2).build(db.manager("a.db")).unwrap();
+    assert_eq!(pool.state(), State::new(2, 0, 0));
+}
+
+/// `Locked`'s state is one idle connection when free, and one in use while
+/// a call runs (seen from inside the call).
+#[test]
+fn locked_state_while_free_and_while_held() {
+    let db = TempDb::new();
+    let locked = Locked::open(db.manager("l.db")).unwrap();
+    assert_eq!(Access::state(&locked), State::new(1, 0, 0));
+    let inside = locked.with(|_| Ok(Access::state(&locked))).unwrap();
+    assert_eq!(inside, State::new(0, 1, 0));
+    locked.close();
+    assert_eq!(Access::state(&locked), State::new(0, 0, 0));
+}
+
+/// `SplitPool`'s state adds its two sides up; its accessors reach the
+/// writer and the read-only readers.
+#[test]
+fn split_pool_state_adds_both_sides_and_its_accessors_reach_them() {
+    let db = TempDb::new();
+    let split = SplitPool::open(db.manager("s.db"), 1).unwrap();
+    split.writer().with(|c| Ok(c.execute_batch("CREATE TABLE t (x)")?)).unwrap();
+    split.read(|_| Ok(())).unwrap();
+    assert_eq!(Access::state(&split), State::new(2, 0, 0), "writer idle + reader idle");
+    let reader = split.readers().get().unwrap();
+    assert!(reader.is_readonly(litepool::rusqlite::MAIN_DB).unwrap());
+    thread::scope(|s| {
+        let waiter = s.spawn(|| split.read(|_| Ok(())));
+        while split.split_state().readers.waiting == 0 {
+            thread::yield_now();
+        }
+        let both = split.split_state();
+        assert_eq!(both.writer, State::new(1, 0, 0));
+        assert_eq!(both.readers, State::new(0, 1, 1));
+        assert_eq!(Access::state(&split), State::new(1, 1, 1));
+        drop(reader);
+        waiter.join().unwrap().unwrap();
+    });
+}
+
+/// Two `PerThread` instances used on one thread keep separate connections,
+/// each to its own database.
+#[test]
+fn two_per_thread_instances_on_one_thread_keep_their_own_connections() {
+    let db = TempDb::new();
+    let a = PerThread::new(db.manager("a.db")).unwrap();
+    let b = PerThread::new(db.manager("b.db")).unwrap();
+    a.write(|c| Ok(c.execute_batch("CREATE TABLE only_in_a (x)")?)).unwrap();
+    let in_b: i64 = b
+        .read(|c| {
+            Ok(c.query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'only_in_a'", [], |r| r.get(0))?)
+        })
+        .unwrap();
+    assert_eq!(in_b, 0, "b used a's connection");
+    let in_a: i64 = a
+        .with(|c| {
+            Ok(c.query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'only_in_a'", [], |r| r.get(0))?)
+        })
+        .unwrap();
+    assert_eq!(in_a, 1);
+}
+
+/// `keep_journal_mode` leaves a database's journal mode as it is, where the
+/// default would switch it to WAL.
+#[test]
+fn keep_journal_mode_leaves_the_mode_alone() {
+    let db = TempDb::new();
+    let path = db.path("k.db");
+    Pool::new(SqliteManager::file(&path).journal_mode(JournalMode::Delete)).unwrap();
+    let kept = Pool::new(SqliteManager::file(&path).keep_journal_mode()).unwrap();
+    let mode: String = kept.get().unwrap().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "delete");
+    let switched = Pool::new(SqliteManager::file(&path)).unwrap();
+    let mode: String = switched.get().unwrap().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+}
