@@ -122,9 +122,7 @@ fn split_pool_state_adds_both_sides_and_its_accessors_reach_them() {
     assert!(reader.is_readonly(litepool::rusqlite::MAIN_DB).unwrap());
     thread::scope(|s| {
         let waiter = s.spawn(|| split.read(|_| Ok(())));
-        while split.split_state().readers.waiting == 0 {
-            thread::yield_now();
-        }
+        support::wait_until("a waiting reader", || split.split_state().readers.waiting == 1);
         let both = split.split_state();
         assert_eq!(both.writer, State::new(1, 0, 0));
         assert_eq!(both.readers, State::new(0, 1, 1));

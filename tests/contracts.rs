@@ -19,7 +19,7 @@ use litepool::{
     Access, AccessExt, ErrorKind, JournalMode, Manager, Pool, Sizing, SqliteManager, Synchronous, strategies,
 };
 use support::counting::{Callback, Counted, Counting, Counts, PLANTED_PANIC};
-use support::{StopOnDrop, TempDb};
+use support::{StopOnDrop, TempDb, wait_until};
 
 type Counter = dyn Access<Connection = Counted<Connection>>;
 
@@ -69,16 +69,11 @@ fn count(access: &Counter) -> i64 {
 }
 
 /// Asserts that `access` is at full capacity: nothing counted in use or
-/// waiting, and `size` threads can each write at once (a barrier inside
-/// the read path holds them together where the strategy allows it).
+/// waiting, and two threads can each write.
 fn assert_full_capacity(name: &str, access: &Counter) {
     let state = access.state();
     assert_eq!((state.in_use, state.waiting), (0, 0), "{name}: {state:?}");
-    thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| access.write(|c| insert(c)).unwrap_or_else(|e| panic!("{name}: {e}")));
-        }
-    });
+    on_threads(2, || access.write(|c| insert(c)).unwrap_or_else(|e| panic!("{name}: {e}")));
     let state = access.state();
     assert_eq!((state.in_use, state.waiting), (0, 0), "{name} after use: {state:?}");
 }
@@ -204,6 +199,16 @@ fn a_connection_whose_reset_failed_or_that_is_broken_is_closed_not_reused() {
 
 // ------------------------------------------------------------- lifecycle ---
 
+/// Runs `f` on `n` threads and joins each explicitly: a join waits for the
+/// thread's thread-locals (so `PerThread`'s connections) to be dropped,
+/// where the end of a `thread::scope` does not.
+fn on_threads(n: usize, f: impl Fn() + Sync) {
+    thread::scope(|s| {
+        let threads: Vec<_> = (0..n).map(|_| s.spawn(&f)).collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+    });
+}
+
 /// After `close()`: idle connections are closed at once, no call opens a
 /// connection again (on this thread or a new one), every call fails with a
 /// closed error, and `state()` is all zeros. After drop, everything opened
@@ -216,14 +221,9 @@ fn close_closes_idle_connections_at_once_and_nothing_opens_after() {
         Sizing::pool_size(3),
         |m| m,
         |name, access, counts| {
-            // Connections on several threads at once, all returned (and for
+            // Connections on several threads, all returned (and for
             // per-thread, closed as those threads end).
-            thread::scope(|s| {
-                let readers: Vec<_> = (0..3).map(|_| s.spawn(|| access.read(|_| Ok(())).unwrap())).collect();
-                // An explicit join waits for the thread's thread-locals (and so
-                // per-thread connections) to be dropped; the scope's own does not.
-                readers.into_iter().for_each(|r| r.join().unwrap());
-            });
+            on_threads(3, || access.read(|_| Ok(())).unwrap());
             access.write(|c| insert(c)).unwrap();
             assert!(counts.opened() >= 1, "{name}");
             access.close();
@@ -254,11 +254,7 @@ fn drop_closes_every_connection() {
         Sizing::pool_size(2),
         |m| m,
         |name, access, counts| {
-            thread::scope(|s| {
-                let writers: Vec<_> =
-                    (0..3).map(|_| s.spawn(|| access.write(|c| insert(c)).unwrap())).collect();
-                writers.into_iter().for_each(|w| w.join().unwrap());
-            });
+            on_threads(3, || access.write(|c| insert(c)).unwrap());
             access.write(|c| insert(c)).unwrap();
             assert!(counts.open_now() >= 1, "{name}: nothing stayed open to close");
             drop(access);
@@ -336,9 +332,7 @@ fn close_fails_waiters_promptly() {
                 })
             })
             .collect();
-        while pool.state().waiting < 3 {
-            thread::yield_now();
-        }
+        wait_until("3 waiters", || pool.state().waiting == 3);
         pool.close();
         for w in waiters {
             let (err, waited) = w.join().unwrap();
@@ -393,9 +387,7 @@ fn get_timeout_under_churn_never_fails_early_and_returns_near_its_deadline() {
     thread::scope(|s| {
         let _stop = StopOnDrop(&running);
         churn(s, &pool, &running, 4, &taken);
-        while taken.load(Ordering::Relaxed) == 0 {
-            thread::yield_now();
-        }
+        wait_until("the churn to take a connection", || taken.load(Ordering::Relaxed) > 0);
         for _ in 0..60 {
             let started = Instant::now();
             let outcome = pool.get_timeout(wait);
@@ -435,9 +427,7 @@ fn a_waiter_that_loses_its_wakeup_to_a_barger_waits_until_its_deadline() {
     thread::scope(|s| {
         let _stop = StopOnDrop(&running);
         churn(s, &pool, &running, 3, &taken);
-        while taken.load(Ordering::Relaxed) == 0 {
-            thread::yield_now();
-        }
+        wait_until("the churn to take a connection", || taken.load(Ordering::Relaxed) > 0);
         for round in 0..20 {
             let wait = Duration::from_millis(20 + 5 * round);
             let started = Instant::now();

@@ -78,3 +78,14 @@ impl Drop for StopOnDrop<'_> {
         self.0.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 }
+
+/// Spins (yielding) until `done()` holds, and fails the test, saying what
+/// it waited for, if that takes more than 30 s: a condition that never
+/// comes must end the test, not hang it.
+pub fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "waited 30 s for {what}");
+        std::thread::yield_now();
+    }
+}
