@@ -16,7 +16,7 @@ fn pool(db: &TempDb, max_size: usize) -> Pool<SqliteManager> {
 
 /// Blocks until `n` threads are waiting in the pool.
 fn until_waiting(pool: &Pool<SqliteManager>, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(20);
     while pool.state().waiting < n {
         assert!(Instant::now() < deadline, "no thread started waiting: {:?}", pool.state());
         thread::yield_now();
@@ -64,7 +64,7 @@ fn a_returned_connection_goes_to_the_waiting_thread() {
     let pool = pool(&db, 1);
     let held = pool.get().unwrap();
     thread::scope(|s| {
-        let waiter = s.spawn(|| pool.get_timeout(Duration::from_secs(60)).map(drop));
+        let waiter = s.spawn(|| pool.get_timeout(Duration::from_secs(20)).map(drop));
         until_waiting(&pool, 1);
         drop(held);
         waiter.join().unwrap().expect("the waiter got the returned connection");

@@ -80,12 +80,12 @@ impl Drop for StopOnDrop<'_> {
 }
 
 /// Spins (yielding) until `done()` holds, and fails the test, saying what
-/// it waited for, if that takes more than 30 s: a condition that never
+/// it waited for, if that takes more than 20 s: a condition that never
 /// comes must end the test, not hang it.
 pub fn wait_until(what: &str, done: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while !done() {
-        assert!(std::time::Instant::now() < deadline, "waited 30 s for {what}");
+        assert!(std::time::Instant::now() < deadline, "waited 20 s for {what}");
         std::thread::yield_now();
     }
 }
