@@ -168,3 +168,21 @@ fn keep_journal_mode_leaves_the_mode_alone() {
     let mode: String = switched.get().unwrap().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
 }
+
+/// Through `Access`, every strategy counts the call running now as in use,
+/// and nothing once it has returned.
+#[test]
+fn every_strategy_counts_a_running_call_as_in_use() {
+    let db = TempDb::new();
+    for strategy in strategies::<SqliteManager>() {
+        let access =
+            (strategy.open)(db.manager(&format!("{}.db", strategy.name)), Sizing::default()).unwrap();
+        let name = strategy.name;
+        let inside = access.read(|_| Ok(access.state())).unwrap();
+        assert_eq!((inside.in_use, inside.waiting), (1, 0), "{name}: inside a read: {inside:?}");
+        let inside = access.write(|_| Ok(access.state())).unwrap();
+        assert_eq!((inside.in_use, inside.waiting), (1, 0), "{name}: inside a write: {inside:?}");
+        let after = access.state();
+        assert_eq!((after.in_use, after.waiting), (0, 0), "{name}: after: {after:?}");
+    }
+}
