@@ -186,3 +186,23 @@ fn every_strategy_counts_a_running_call_as_in_use() {
         assert_eq!((after.in_use, after.waiting), (0, 0), "{name}: after: {after:?}");
     }
 }
+
+/// A `SplitPool` over a manager that opens read-only: its readers are
+/// read-only too and read, and its writer's writes fail read-only.
+#[test]
+fn a_split_pool_over_a_read_only_manager_reads_and_refuses_writes() {
+    let db = TempDb::new();
+    let path = db.path("ro.db");
+    Pool::new(SqliteManager::file(&path))
+        .unwrap()
+        .get()
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x)")
+        .unwrap();
+    let read_only = SqliteManager::file(&path).flags(litepool::rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY);
+    let split = SplitPool::open(read_only, 2).unwrap();
+    let n: i64 = split.read(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?)).unwrap();
+    assert_eq!(n, 0);
+    let err = split.write(|c| Ok(c.execute("INSERT INTO t VALUES (1)", [])?)).unwrap_err();
+    assert!(err.is_read_only(), "{err}");
+}
