@@ -18,6 +18,20 @@ fn claim(id: &str, tutorial: &str, test: &str, verdict: impl std::fmt::Display) 
     println!("CLAIM | {id} | {tutorial} | `tests/claims.rs::{test}` | {verdict} |");
 }
 
+/// Joins the writers and counts the writes that failed busy; any other
+/// error fails the test.
+fn busy_count<T>(writers: Vec<thread::ScopedJoinHandle<'_, litepool::Result<T>>>) -> usize {
+    writers
+        .into_iter()
+        .map(|h| h.join().expect("writer panicked"))
+        .filter(|r| match r {
+            Ok(_) => false,
+            Err(e) if e.is_busy() => true,
+            Err(e) => panic!("unexpected error: {e}"),
+        })
+        .count()
+}
+
 /// The tutorial's scenario: `writers` threads each insert one row at the
 /// same moment (after a barrier). Returns how many inserts failed as busy.
 fn ten_writers(access: &Sqlite, writers: usize) -> usize {
@@ -34,15 +48,7 @@ fn ten_writers(access: &Sqlite, writers: usize) -> usize {
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("writer panicked"))
-            .filter(|r| match r {
-                Ok(_) => false,
-                Err(e) if e.is_busy() => true,
-                Err(e) => panic!("unexpected error: {e}"),
-            })
-            .count()
+        busy_count(handles)
     })
 }
 
@@ -77,15 +83,7 @@ fn writers_while_one_holds_the_lock(access: &Sqlite, writers: usize) -> usize {
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("writer panicked"))
-            .filter(|r| match r {
-                Ok(_) => false,
-                Err(e) if e.is_busy() => true,
-                Err(e) => panic!("unexpected error: {e}"),
-            })
-            .count()
+        busy_count(handles)
     })
 }
 
