@@ -29,12 +29,7 @@ fn quiet_planted_panics() {
     ONCE.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let text = info
-                .payload()
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| info.payload().downcast_ref::<&str>().copied())
-                .unwrap_or("");
+            let text = support::panic_message(info.payload());
             if !text.starts_with(PLANTED_PANIC) && !text.starts_with("planted panic") {
                 default(info);
             }

@@ -99,12 +99,7 @@ fn install_panic_hook() {
     ONCE.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let message = info
-                .payload()
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| info.payload().downcast_ref::<String>().cloned())
-                .unwrap_or_default();
+            let message = crate::support::panic_message(info.payload());
             if message.contains(EXPECTED_PANIC) {
                 return;
             }
@@ -463,12 +458,7 @@ fn play(access: &Fake, role: Role) -> (usize, usize) {
         // An injected panic, resumed in the caller's thread; any other
         // panic is a failed check and goes on.
         Err(panic) => {
-            let text = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("");
-            if !text.contains(litepool::fake::INJECTED_PANIC) {
+            if !crate::support::panic_message(&*panic).contains(litepool::fake::INJECTED_PANIC) {
                 std::panic::resume_unwind(panic);
             }
             (0, usize::from(matches!(role, Role::Write)))

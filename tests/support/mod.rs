@@ -89,3 +89,12 @@ pub fn wait_until(what: &str, done: impl Fn() -> bool) {
         std::thread::yield_now();
     }
 }
+
+/// The message of a panic payload (`panic!` makes a `&str` or a `String`).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("")
+}
