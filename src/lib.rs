@@ -46,6 +46,9 @@ mod per_thread;
 mod pool;
 mod split;
 mod strategy;
+// The engine works on real files and threads, which loom does not model.
+#[cfg(not(loom))]
+pub mod stress;
 mod sync;
 
 pub use access::{Access, AccessExt, State, Work};

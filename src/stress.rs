@@ -1,5 +1,22 @@
-//! The stress tool's engine: run a workload through one strategy, time every
-//! operation, and verify what the database holds afterwards.
+//! The stress tool's engine, for any strategy (yours included): run a
+//! workload through it on a real database file, time every operation, and
+//! verify what the database holds afterwards.
+//!
+//! The stress tool (`cargo run --release`, the `stress/` workspace member)
+//! is a command line around this module; it lives in the library so that a
+//! strategy written outside litepool can be checked the same way from code:
+//!
+//! ```
+//! use litepool::stress::{self, Workload};
+//! use litepool::{Locked, SqliteManager};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let access = Locked::open(SqliteManager::file(dir.path().join("s.db")))?;
+//! let measured = stress::check(&access, &Workload { threads: 4, ops: 200, ..Workload::default() })?;
+//! assert!(measured.verified, "{}", measured.verify_note);
+//! assert_eq!(measured.reads + measured.writes, 4 * 200);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! A run works only in its own table, `litepool_stress`, and tags its rows
 //! with a run id, so a user's database (`--db`) is never touched outside it
@@ -8,11 +25,13 @@
 //! stored equal the writes it acknowledged, `integrity_check` says `ok`, and
 //! no operation failed.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use litepool::{Access, AccessExt, Error, Result};
 use rusqlite::Connection;
+
+use crate::access::{Access, AccessExt};
+use crate::error::Result;
+use crate::sync::{AtomicBool, AtomicU64, Ordering};
 
 /// A strategy over rusqlite connections.
 pub type Sqlite = dyn Access<Connection = Connection>;
@@ -20,24 +39,43 @@ pub type Sqlite = dyn Access<Connection = Connection>;
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct Workload {
+    /// Threads running operations at once.
     pub threads: usize,
     /// Operations per thread (ignored when `duration` is set).
     pub ops: u64,
+    /// Run for this long instead of `ops` operations per thread.
     pub duration: Option<Duration>,
     /// The share of operations that insert a row; the rest are point reads.
     pub write_ratio: f64,
 }
 
+impl Default for Workload {
+    /// The stress tool's scaled workload: 4 threads × 5,000 operations, 10 %
+    /// writes.
+    fn default() -> Workload {
+        Workload { threads: 4, ops: 5_000, duration: None, write_ratio: 0.1 }
+    }
+}
+
 /// What a run measured.
 #[derive(Clone, Debug)]
 pub struct Measured {
+    /// Writes acknowledged (their transaction committed).
     pub writes: u64,
+    /// Reads that returned.
     pub reads: u64,
+    /// Operations that failed.
     pub errors: u64,
+    /// The first failure's message.
     pub first_error: Option<String>,
+    /// Wall time of the run.
     pub elapsed: Duration,
+    /// Every operation's latency.
     pub latency: Histogram,
+    /// Whether the check passed: rows stored equal writes acknowledged,
+    /// `integrity_check` says `ok`, and no operation failed.
     pub verified: bool,
+    /// What failed the check, if anything.
     pub verify_note: String,
 }
 
@@ -47,6 +85,7 @@ const PRELOAD: i64 = 1_000;
 /// A run's identity in the stress table.
 #[derive(Clone, Copy, Debug)]
 pub struct Run {
+    /// The run's number, stored in each of its rows.
     pub id: i64,
     /// The first of the run's preloaded rows, which point reads look up.
     pub first_row: i64,
@@ -77,6 +116,24 @@ pub fn prepare(access: &Sqlite) -> Result<Run> {
 /// Drops the stress table.
 pub fn drop_table(access: &Sqlite) -> Result<()> {
     access.write(|c| Ok(c.execute_batch("DROP TABLE IF EXISTS litepool_stress")?))
+}
+
+/// Prepares a run, runs `workload` through `access` and verifies it, then
+/// removes the run's rows (the table too, if it is left empty). An `Err` is
+/// a failure to set up or read back; a workload that ran but failed the
+/// check returns `Ok` with `verified == false` and the reason.
+pub fn check(access: &Sqlite, workload: &Workload) -> Result<Measured> {
+    let run_id = prepare(access)?;
+    let measured = run(access, run_id, workload, &AtomicU64::new(0))?;
+    access.write(|c| {
+        c.execute("DELETE FROM litepool_stress WHERE run = ?1", [run_id.id])?;
+        let left: i64 = c.query_row("SELECT COUNT(*) FROM litepool_stress", [], |r| r.get(0))?;
+        if left == 0 {
+            c.execute_batch("DROP TABLE litepool_stress")?;
+        }
+        Ok(())
+    })?;
+    Ok(measured)
 }
 
 /// A small, fast, deterministic generator; one per thread.
@@ -296,6 +353,7 @@ impl Histogram {
         }
     }
 
+    /// Counts one operation that took `d`.
     pub fn record(&mut self, d: Duration) {
         let nanos = d.as_nanos().min(u64::MAX as u128) as u64;
         self.counts[Self::bucket(nanos)] += 1;
@@ -305,6 +363,7 @@ impl Histogram {
         }
     }
 
+    /// Adds `other`'s operations to these.
     pub fn merge(&mut self, other: &Histogram) {
         for (a, b) in self.counts.iter_mut().zip(&other.counts) {
             *a += b;
@@ -330,11 +389,6 @@ impl Histogram {
     pub fn over_1ms(&self) -> u64 {
         self.over_1ms
     }
-}
-
-/// Converts an I/O error into a litepool error that says what failed.
-pub fn io_error(what: &str, err: std::io::Error) -> Error {
-    Error::new(litepool::ErrorKind::Open, format!("{what}: {err}"))
 }
 
 #[cfg(test)]

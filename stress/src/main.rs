@@ -9,8 +9,6 @@
 //! convention). Point it at your own setup with `--db`, `--threads`,
 //! `--write-ratio`, `--journal`, `--seconds`; `--json` for scripts.
 
-mod stress;
-
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,8 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+use litepool::stress::{self, Measured, Workload};
 use litepool::{AccessExt, JournalMode, Result, Sizing, SqliteManager, strategies};
-use stress::{Measured, Workload};
 
 /// Stress-tests SQLite access strategies from many threads and verifies
 /// the result: the tutorial's scenario, then a scaled read/write workload.
@@ -136,9 +134,7 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<Vec<Row>> {
     let temp = match &args.db {
         Some(_) => None,
-        None => Some(
-            tempfile::tempdir().map_err(|e| stress::io_error("cannot create a temporary directory", e))?,
-        ),
+        None => Some(tempfile::tempdir().map_err(|e| io_error("cannot create a temporary directory", e))?),
     };
     let journal = match (args.journal, &args.db) {
         (Some(Journal::Wal), _) | (None, None) => Some(JournalMode::Wal),
@@ -205,10 +201,18 @@ fn run(args: &Args) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// An I/O error as a litepool error that says what failed.
+fn io_error(what: &str, err: std::io::Error) -> litepool::Error {
+    litepool::Error::new(litepool::ErrorKind::Open, format!("{what}: {err}"))
+}
+
 /// The journal mode of an existing database file, if it can be read.
 fn current_journal_mode(path: &std::path::Path) -> Option<JournalMode> {
-    let conn =
-        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    let conn = litepool::rusqlite::Connection::open_with_flags(
+        path,
+        litepool::rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .ok()?;
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).ok()?;
     mode.eq_ignore_ascii_case("wal").then_some(JournalMode::Wal)
 }
