@@ -18,6 +18,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use crate::access::{Access, Reuse, State, Work, check_return, read_on, write_on};
 use crate::error::{Error, Result};
 use crate::manager::Manager;
+use crate::strategy::{Connections, Strategy};
 use crate::sync::Mutex;
 
 /// One connection shared through a mutex.
@@ -43,6 +44,12 @@ struct Slot<C> {
 }
 
 impl<M: Manager> Locked<M> {
+    /// Its entry in the strategy list: one connection, callers queue on its
+    /// lock.
+    pub fn strategy() -> Strategy<M> {
+        Strategy::new("locked", |m, _| Ok(Box::new(Locked::open(m)?)), Connections::AtMost(|_| 1))
+    }
+
     /// Prepares the database and opens the one connection.
     pub fn open(manager: M) -> Result<Locked<M>> {
         manager.prepare()?;
@@ -106,7 +113,7 @@ impl<M: Manager> Access for Locked<M> {
     type Connection = M::Connection;
 
     fn name(&self) -> &str {
-        "locked"
+        Self::strategy().name
     }
 
     fn read_with(&self, work: Work<'_, M::Connection>) -> Result<()> {

@@ -21,6 +21,7 @@ use std::fmt;
 use crate::access::{Access, Reuse, State, Work, check_return, read_on, resume_panic, write_on};
 use crate::error::{Error, Result};
 use crate::manager::Manager;
+use crate::strategy::{Connections, Strategy};
 use crate::sync::{AtomicBool, AtomicUsize, Ordering, thread_local, unique_id};
 
 thread_local! {
@@ -54,6 +55,11 @@ pub struct PerThread<M: Manager> {
 }
 
 impl<M: Manager> PerThread<M> {
+    /// Its entry in the strategy list: one connection per calling thread.
+    pub fn strategy() -> Strategy<M> {
+        Strategy::new("per-thread", |m, _| Ok(Box::new(PerThread::new(m)?)), Connections::PerThread)
+    }
+
     /// Prepares the database; connections are opened per thread, later.
     pub fn new(manager: M) -> Result<PerThread<M>> {
         manager.prepare()?;
@@ -144,7 +150,7 @@ impl<M: Manager> Access for PerThread<M> {
     type Connection = M::Connection;
 
     fn name(&self) -> &str {
-        "per-thread"
+        Self::strategy().name
     }
 
     fn read_with(&self, work: Work<'_, M::Connection>) -> Result<()> {

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use crate::access::{Access, Reuse, State, Work, check_return, read_on, resume_panic, write_on};
 use crate::error::{Error, Result};
 use crate::manager::Manager;
+use crate::strategy::{Connections, Strategy};
 use crate::sync::{Arc, Condvar, Mutex};
 
 /// A bounded pool of connections; cloning it is cheap and shares the pool.
@@ -146,6 +147,17 @@ impl<M: Manager> Builder<M> {
 }
 
 impl<M: Manager> Pool<M> {
+    /// Its entry in the strategy list: `pool_size` connections; callers
+    /// wait for one inside the pool.
+    pub fn strategy() -> Strategy<M> {
+        Strategy::new(
+            "pool",
+            |m, s| Ok(Box::new(Pool::builder().max_size(s.pool_size).build(m)?)),
+            Connections::AtMost(|s| s.pool_size),
+        )
+        .counts_waiters()
+    }
+
     /// Settings with their defaults.
     pub fn builder() -> Builder<M> {
         Builder::default()
@@ -329,7 +341,7 @@ impl<M: Manager> Access for Pool<M> {
     type Connection = M::Connection;
 
     fn name(&self) -> &str {
-        "pool"
+        Self::strategy().name
     }
 
     fn read_with(&self, work: Work<'_, M::Connection>) -> Result<()> {

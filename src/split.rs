@@ -28,6 +28,7 @@ use crate::error::Result;
 use crate::locked::Locked;
 use crate::manager::Manager;
 use crate::pool::Pool;
+use crate::strategy::{Connections, Strategy};
 
 /// One writer connection behind a mutex, and a pool of read-only readers.
 ///
@@ -59,6 +60,19 @@ pub struct SplitState {
 }
 
 impl<M: Manager> SplitPool<M> {
+    /// Its entry in the strategy list: `pool_size` readers and the writer;
+    /// reads wait for a reader inside the pool.
+    pub fn strategy() -> Strategy<M> {
+        Strategy::new(
+            "split",
+            |m, s| Ok(Box::new(SplitPool::open(m, s.pool_size)?)),
+            Connections::AtMost(|s| s.pool_size + 1),
+        )
+        .wal_only()
+        .counts_waiters()
+        .one_writer()
+    }
+
     /// Opens the writer (preparing the database, WAL included) and a pool of
     /// up to `readers` read-only connections.
     pub fn open(manager: M, readers: usize) -> Result<SplitPool<M>> {
@@ -88,7 +102,7 @@ impl<M: Manager> Access for SplitPool<M> {
     type Connection = M::Connection;
 
     fn name(&self) -> &str {
-        "split"
+        Self::strategy().name
     }
 
     fn read_with(&self, work: Work<'_, M::Connection>) -> Result<()> {

@@ -91,7 +91,7 @@ mod imp {
 
     pub(crate) use loom::cell::UnsafeCell;
     pub(crate) use loom::sync::Arc;
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     pub(crate) use loom::thread_local;
 
     pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;

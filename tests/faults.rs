@@ -58,9 +58,9 @@ fn child() {
     let journal = if env("LITEPOOL_FAULT_JOURNAL") == "wal" { JournalMode::Wal } else { JournalMode::Delete };
     let sync = if env("LITEPOOL_FAULT_SYNC") == "full" { Synchronous::Full } else { Synchronous::Normal };
     let base: i64 = env("LITEPOOL_FAULT_BASE").parse().unwrap();
-    let strategy = std::env::var("LITEPOOL_FAULT_STRATEGY").unwrap_or_else(|_| "pool".to_owned());
+    let strategy = env("LITEPOOL_FAULT_STRATEGY");
     let strategy =
-        strategies::<SqliteManager>().into_iter().find(|s| s.name == strategy).expect("known strategy");
+        strategies::<SqliteManager>().into_iter().find(|s| s.name == strategy).expect("a listed strategy");
     let access = (strategy.open)(manager(Path::new(&path), journal, sync), Sizing::pool_size(4)).unwrap();
     let pool = &*access;
     // The harness has printed "test child ... " without a newline: end it,
@@ -133,11 +133,11 @@ fn child() {
     }
 }
 
-fn spawn_child(role: &str, path: &Path, journal: &str, sync: &str, base: i64) -> Command {
+fn spawn_child(role: &str, strategy: &str, path: &Path, journal: &str, sync: &str, base: i64) -> Command {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args(["child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
         .env(ROLE, role)
-        .env("LITEPOOL_FAULT_STRATEGY", "pool")
+        .env("LITEPOOL_FAULT_STRATEGY", strategy)
         .env("LITEPOOL_FAULT_DB", path)
         .env("LITEPOOL_FAULT_JOURNAL", journal)
         .env("LITEPOOL_FAULT_SYNC", sync)
@@ -162,10 +162,7 @@ fn kill_writers_after(
     base: i64,
     kill_after: usize,
 ) -> Vec<i64> {
-    let mut child = spawn_child("writers", path, journal, sync, base)
-        .env("LITEPOOL_FAULT_STRATEGY", strategy)
-        .spawn()
-        .unwrap();
+    let mut child = spawn_child("writers", strategy, path, journal, sync, base).spawn().unwrap();
     let stdout = BufReader::new(child.stdout.take().unwrap());
     let mut acked = Vec::new();
     let mut lines = stdout.lines();
@@ -248,14 +245,21 @@ fn kill_9_mid_write_loses_nothing_acknowledged() {
 
 /// SIGKILL while a large batch transaction is open (its pages spilled to
 /// the file): none of its rows appear afterwards, the row committed before
-/// it does, and `integrity_check` says `ok`.
+/// it does, and `integrity_check` says `ok`. Every strategy, in each journal
+/// mode it works in.
 #[test]
 fn kill_9_during_a_large_batch_leaves_none_of_it() {
-    for (journal, mode) in [("wal", JournalMode::Wal), ("delete", JournalMode::Delete)] {
+    for (strategy, journal, mode) in strategies::<SqliteManager>().iter().flat_map(|s| {
+        [("wal", JournalMode::Wal), ("delete", JournalMode::Delete)]
+            .into_iter()
+            .filter(|(_, mode)| !s.wal_only || *mode == JournalMode::Wal)
+            .map(|(journal, mode)| (s.name, journal, mode))
+    }) {
+        let name = format!("{strategy}/{journal}");
         let db = TempDb::new();
         let path = db.path("batch.db");
         fresh_items(&path, mode);
-        let mut child = spawn_child("batch", &path, journal, "normal", 1).spawn().unwrap();
+        let mut child = spawn_child("batch", strategy, &path, journal, "normal", 1).spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut acked_first = false;
         loop {
@@ -263,19 +267,19 @@ fn kill_9_during_a_large_batch_leaves_none_of_it() {
                 Some(Ok(line)) if line == "ack 1" => acked_first = true,
                 Some(Ok(line)) if line == "batch-open" => break,
                 Some(Ok(_)) => continue, // the test harness's own lines
-                _ => panic!("{journal}: the batch child ended before opening its batch"),
+                _ => panic!("{name}: the batch child ended before opening its batch"),
             }
         }
-        assert!(acked_first, "{journal}: the row before the batch was not acknowledged");
+        assert!(acked_first, "{name}: the row before the batch was not acknowledged");
         child.kill().unwrap();
         child.wait().unwrap();
-        assert_eq!(integrity_check(&path), "ok", "{journal}");
-        assert_eq!(item_ids(&path), vec![1], "{journal}: rows of the killed batch survived");
+        assert_eq!(integrity_check(&path), "ok", "{name}");
+        assert_eq!(item_ids(&path), vec![1], "{name}: rows of the killed batch survived");
     }
 }
 
-/// Two to four processes, each with its own pool, insert into one file at
-/// once. Every acknowledged row is stored, no row that failed busy is, no
+/// Two to four processes, each with its own strategy (the list's, in
+/// turn), insert into one file at once. Every acknowledged row is stored, no row that failed busy is, no
 /// other error occurs, and `integrity_check` says `ok`. Busy errors are
 /// counted and reported, not asserted away: SQLite's busy handler is not
 /// fair across processes, and on a loaded machine a writer can lose every
@@ -289,9 +293,14 @@ fn several_processes_on_one_file_lose_nothing() {
             let path = db.path("multi.db");
             fresh_items(&path, mode);
             let rows = 300;
+            let listed: Vec<_> = strategies::<SqliteManager>()
+                .into_iter()
+                .filter(|s| !s.wal_only || mode == JournalMode::Wal)
+                .collect();
             let children: Vec<_> = (0..processes)
                 .map(|p| {
-                    spawn_child("counted", &path, journal, "normal", p * 1_000_000)
+                    let strategy = listed[p as usize % listed.len()].name;
+                    spawn_child("counted", strategy, &path, journal, "normal", p * 1_000_000)
                         .env("LITEPOOL_FAULT_ROWS", rows.to_string())
                         .spawn()
                         .unwrap()

@@ -17,10 +17,6 @@ use loom::sync::Arc;
 use loom::thread;
 use support::loom::{EXPECTED_PANIC, assert_caught, check};
 
-mod locked {
-    crate::support::loom::generic_property_tests!("locked");
-}
-
 /// Two threads each doing begin/insert/insert/commit by hand through `with`
 /// never mix their transactions.
 #[test]

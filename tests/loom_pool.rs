@@ -15,14 +15,6 @@ mod support;
 use support::loom::assert_caught;
 use support::planted::subject;
 
-mod pool {
-    crate::support::loom::generic_property_tests!("pool", close_wakes_every_waiter);
-}
-
-mod per_thread {
-    crate::support::loom::generic_property_tests!("per-thread");
-}
-
 /// The fixed-slot pool the planted bugs are made from passes every property
 /// when no bug is planted: the models fail on the bugs, not on the design.
 #[test]

@@ -11,14 +11,6 @@ mod support;
 
 use support::loom::{assert_caught, assert_caught_by};
 
-mod split {
-    crate::support::loom::generic_property_tests!(
-        "split",
-        close_wakes_every_waiter,
-        one_writer_connection_and_read_only_readers,
-    );
-}
-
 /// A read served from the writer, without its lock, races the write's open
 /// transaction: caught.
 #[test]

@@ -76,3 +76,64 @@ fn proptest_seeds_live_only_at_the_top_level() {
         }
     }
 }
+
+/// No test, benchmark or stress-tool file names a listed strategy by hand
+/// (as a quoted string, the way `s.name == ...` would): each iterates `litepool::strategies`, so
+/// a new strategy is covered by its one line in `src/lib.rs`. A suite that
+/// picked strategies by name would silently leave a new one out.
+#[test]
+fn no_test_names_a_strategy_by_hand() {
+    let names: Vec<String> =
+        litepool::strategies::<litepool::SqliteManager>().iter().map(|s| format!("\"{}\"", s.name)).collect();
+    let files: Vec<PathBuf> =
+        ["tests", "benches", "stress", "examples"].iter().flat_map(|d| rust_files(d)).collect();
+    assert!(files.len() > 10, "the test files were not found: {files:?}");
+    for path in files.iter().filter(|p| !p.ends_with("tests/tidy.rs")) {
+        let text = fs::read_to_string(path).unwrap();
+        for name in &names {
+            assert!(
+                !text.contains(name.as_str()),
+                "{} names the strategy {name} by hand; iterate litepool::strategies() instead",
+                path.display()
+            );
+        }
+    }
+}
+
+/// Every property the loom harness defines (`pub fn <name>(subject:
+/// &Subject)` in `tests/support/loom.rs`) is in `PROPERTIES` and has a test
+/// in `tests/loom_strategies.rs`, which runs it against every listed
+/// strategy: a strategy in the list cannot go without loom models, and a
+/// property cannot be written and never run.
+#[test]
+fn every_loom_property_runs_against_the_strategy_list() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let harness = fs::read_to_string(root.join("tests/support/loom.rs")).unwrap();
+    let suite = fs::read_to_string(root.join("tests/loom_strategies.rs")).unwrap();
+    let written_out = harness
+        .lines()
+        .filter_map(|l| l.strip_prefix("pub fn ")?.strip_suffix("(subject: &Subject) {"))
+        .filter(|name| *name != "all_properties");
+    // The fault properties come from `survives! { name: Fault, ... }`.
+    let faults = harness.split("\nsurvives! {\n").nth(1).expect("the survives! block");
+    let faults =
+        faults[..faults.find("\n}").unwrap()].lines().filter_map(|l| Some(l.trim().split_once(':')?.0));
+    let properties: Vec<&str> = written_out.chain(faults).collect();
+    assert!(properties.len() > 20, "found only {properties:?}");
+    let table = harness.split("pub const PROPERTIES").nth(1).expect("PROPERTIES in the harness");
+    let table = &table[..table.find("\n];").expect("end of PROPERTIES")];
+    for property in properties {
+        assert!(table.contains(&format!("\"{property}\",")), "{property} is not in PROPERTIES");
+        assert!(
+            suite.contains(&format!("    {property},\n")),
+            "{property} has no test in loom_strategies.rs"
+        );
+    }
+    let subjects = harness.split("pub fn real_subjects()").nth(1).expect("real_subjects in the harness");
+    let body = &subjects[..subjects.find("\n}\n").expect("end of real_subjects")];
+    assert_eq!(
+        body.trim(),
+        "-> Vec<Subject> {\n    litepool::strategies::<FakeManager>()",
+        "real_subjects must be the list itself"
+    );
+}

@@ -12,7 +12,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use litepool::fake::{FakeConnection, FakeManager};
-use litepool::{Access, Error, ErrorKind, Manager, Result, Sizing, State, Transactional, Work};
+use litepool::{Access, Connections, Error, ErrorKind, Manager, Result, Sizing, State, Transactional, Work};
 use loom::cell::UnsafeCell;
 use loom::sync::{Condvar, Mutex};
 
@@ -357,7 +357,7 @@ impl Access for UnlockBeforeCommit {
 }
 
 fn pool_subject(name: &'static str, open: fn(FakeManager, Sizing) -> Result<Box<Fake>>) -> Subject {
-    Subject { name, open, capacity: |s, _| s.pool_size, has_waiters: true, thread_local_connections: false }
+    Subject::new(name, open, Connections::AtMost(|s| s.pool_size)).counts_waiters()
 }
 
 /// The mistakes a one-writer, many-readers split can make.
@@ -455,29 +455,26 @@ pub fn planted_subjects() -> Vec<Subject> {
         pool!("close-keeps-idle", CloseKeepsIdle),
         pool!("commit-if-still-open", CommitIfStillOpen),
         pool!("ignore-commit-error", IgnoreCommitError),
-        Subject {
-            name: "read-from-writer",
-            open: |m, s| Ok(Box::new(PlantedSplit::open(SplitBug::ReadFromWriter, m, s.pool_size)?)),
-            capacity: |s, _| s.pool_size + 1,
-            has_waiters: false,
-            thread_local_connections: false,
-        },
-        Subject {
-            name: "second-writer",
-            open: |m, s| Ok(Box::new(PlantedSplit::open(SplitBug::SecondWriter, m, s.pool_size)?)),
-            capacity: |s, _| s.pool_size + 2,
-            has_waiters: true,
-            thread_local_connections: false,
-        },
-        Subject {
-            name: "unlock-before-commit",
-            open: |m, _| {
+        Subject::new(
+            "read-from-writer",
+            |m, s| Ok(Box::new(PlantedSplit::open(SplitBug::ReadFromWriter, m, s.pool_size)?)),
+            Connections::AtMost(|s| s.pool_size + 1),
+        )
+        .one_writer(),
+        Subject::new(
+            "second-writer",
+            |m, s| Ok(Box::new(PlantedSplit::open(SplitBug::SecondWriter, m, s.pool_size)?)),
+            Connections::AtMost(|s| s.pool_size + 2),
+        )
+        .counts_waiters()
+        .one_writer(),
+        Subject::new(
+            "unlock-before-commit",
+            |m, _| {
                 Ok(Box::new(UnlockBeforeCommit { conn: ForceSync(m.connect()?), lock: Mutex::new(false) }))
             },
-            capacity: |_, _| 1,
-            has_waiters: false,
-            thread_local_connections: false,
-        },
+            Connections::AtMost(|_| 1),
+        ),
     ]
 }
 
