@@ -11,6 +11,12 @@
 //! suites, the benchmarks and the stress tool take the list of strategies
 //! from [`strategies`](crate::strategies) and are written once. The typed
 //! conveniences, [`AccessExt::read`] and [`AccessExt::write`], sit on top.
+//!
+//! The paths every strategy shares are here too, and public, so that a
+//! strategy written outside litepool gets them right the same way:
+//! [`prepare`] and [`connect`] (the open path), [`write_on`] and [`read_on`],
+//! and [`check_return`] (the return path). The [`Access`] docs show a
+//! complete strategy built from them.
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -26,6 +32,92 @@ pub type Work<'a, C> = &'a mut dyn FnMut(&C) -> Result<()>;
 /// Implementations call the work callback exactly once per successful
 /// acquisition, never while holding their own bookkeeping lock, and never
 /// hand a connection with an open transaction to the next caller.
+///
+/// # Writing a strategy outside litepool
+///
+/// One connection behind a `std` mutex, from the shared paths: the open
+/// path explains its errors, the write path commits only what the work did
+/// in one transaction, and the return path resets the connection and keeps
+/// the strategy usable whatever the manager's callbacks do. Then the
+/// stress engine checks it on a real file.
+///
+/// ```
+/// use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+/// use std::sync::Mutex;
+/// use litepool::{Access, Connections, Error, Manager, Result, Reuse, State, Strategy, Work};
+/// use litepool::{SqliteManager, check_return, connect, prepare, read_on, resume_panic, write_on};
+///
+/// struct OneConnection<M: Manager> {
+///     manager: M,
+///     slot: Mutex<Slot<M::Connection>>,
+/// }
+///
+/// struct Slot<C> {
+///     conn: Option<C>, // None: discarded, reopened by the next call
+///     closed: bool,
+/// }
+///
+/// impl<M: Manager> OneConnection<M> {
+///     fn open(manager: M) -> Result<Self> {
+///         prepare(&manager)?;
+///         let conn = connect(&manager)?;
+///         Ok(OneConnection { manager, slot: Mutex::new(Slot { conn: Some(conn), closed: false }) })
+///     }
+///
+///     fn run(&self, path: impl FnOnce(&M, &M::Connection) -> Result<()>) -> Result<()> {
+///         let mut slot = self.slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+///         if slot.closed {
+///             return Err(Error::closed("one connection"));
+///         }
+///         if slot.conn.is_none() {
+///             slot.conn = Some(connect(&self.manager)?);
+///         }
+///         let conn = slot.conn.as_ref().expect("opened above");
+///         let outcome = catch_unwind(AssertUnwindSafe(|| path(&self.manager, conn)));
+///         // Reset it if the work panicked or left a transaction open;
+///         // discard it if that fails, if it is broken, or if the manager
+///         // panicked.
+///         let reuse = check_return(&self.manager, conn, outcome.is_err());
+///         if !matches!(reuse, Reuse::Keep) {
+///             slot.conn = None;
+///         }
+///         drop(slot);
+///         let result = outcome.unwrap_or_else(|panic| resume_unwind(panic));
+///         if let Reuse::Panicked(panic) = reuse {
+///             resume_panic(panic);
+///         }
+///         result
+///     }
+/// }
+///
+/// impl<M: Manager> Access for OneConnection<M> {
+///     type Connection = M::Connection;
+///     fn name(&self) -> &str { "one-connection" }
+///     fn read_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
+///         self.run(|manager, conn| read_on(manager, conn, work))
+///     }
+///     fn write_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
+///         self.run(|manager, conn| write_on(manager, conn, work))
+///     }
+///     fn state(&self) -> State { State::new(0, 0, 0) }
+///     fn close(&self) {
+///         let mut slot = self.slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+///         (slot.closed, slot.conn) = (true, None);
+///     }
+/// }
+///
+/// let strategy: Strategy<SqliteManager> = Strategy::new(
+///     "one-connection",
+///     |m, _| Ok(Box::new(OneConnection::open(m)?)),
+///     Connections::AtMost(|_| 1),
+/// );
+/// let dir = tempfile::tempdir()?;
+/// let access = (strategy.open)(SqliteManager::file(dir.path().join("one.db")), Default::default())?;
+/// let workload = litepool::stress::Workload { threads: 4, ops: 100, ..Default::default() };
+/// let measured = litepool::stress::check(&*access, &workload)?;
+/// assert!(measured.verified, "{}", measured.verify_note);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait Access: Send + Sync {
     /// The connection type the callbacks receive.
     type Connection;
@@ -107,15 +199,30 @@ impl State {
     }
 }
 
+/// The open path, first half: prepares the database once, before a
+/// strategy opens its first connection (for [`SqliteManager`], checks the
+/// path and sets the journal mode), with errors explained by the manager.
+///
+/// [`SqliteManager`]: crate::SqliteManager
+pub fn prepare<M: Manager>(manager: &M) -> Result<()> {
+    manager.prepare().map_err(|e| manager.explain(e))
+}
+
+/// The open path, second half: a new connection, with its per-connection
+/// setup, and errors explained by the manager (a busy error names the busy
+/// timeout), as the write path's are.
+pub fn connect<M: Manager>(manager: &M) -> Result<M::Connection> {
+    manager.connect().map_err(|e| manager.explain(e))
+}
+
 /// The write path shared by every strategy: `BEGIN IMMEDIATE`, the work,
 /// `COMMIT`; on any error, `ROLLBACK` if a transaction is still open. A panic
-/// in `work` leaves the transaction open for the strategy's return path,
-/// which resets the connection before anyone else can use it.
-pub(crate) fn write_on<M: Manager>(
-    manager: &M,
-    conn: &M::Connection,
-    work: Work<'_, M::Connection>,
-) -> Result<()> {
+/// in `work` leaves the transaction open for the strategy's return path
+/// ([`check_return`]), which resets the connection before anyone else can
+/// use it. Work that ends the transaction itself (its own `COMMIT` or
+/// `ROLLBACK`, say) fails with an error that says so, and is not
+/// acknowledged. Errors are explained by the manager.
+pub fn write_on<M: Manager>(manager: &M, conn: &M::Connection, work: Work<'_, M::Connection>) -> Result<()> {
     conn.begin_immediate().map_err(|e| manager.explain(e))?;
     let result = work(conn).and_then(|()| {
         // The work may have ended the transaction itself: a COMMIT or
@@ -136,17 +243,16 @@ pub(crate) fn write_on<M: Manager>(
     result.map_err(|e| manager.explain(e))
 }
 
-/// The read path: the work, with errors explained by the manager.
-pub(crate) fn read_on<M: Manager>(
-    manager: &M,
-    conn: &M::Connection,
-    work: Work<'_, M::Connection>,
-) -> Result<()> {
+/// The read path: the work, outside any transaction litepool opened, with
+/// errors explained by the manager.
+pub fn read_on<M: Manager>(manager: &M, conn: &M::Connection, work: Work<'_, M::Connection>) -> Result<()> {
     work(conn).map_err(|e| manager.explain(e))
 }
 
-/// What a strategy does with a connection a caller gives back.
-pub(crate) enum Reuse {
+/// What a strategy does with a connection a caller gives back, as
+/// [`check_return`] decides.
+#[derive(Debug)]
+pub enum Reuse {
     /// Clean: hand it to the next caller.
     Keep,
     /// Its reset failed, or the manager says it is broken: close it.
@@ -160,8 +266,10 @@ pub(crate) enum Reuse {
 /// The return path shared by every strategy: reset `conn` if it is still in
 /// a transaction or `force_reset` is set (its caller panicked), then ask the
 /// manager whether it is broken. Panics in the manager's callbacks are
-/// caught so that no strategy loses a slot or a lock to them.
-pub(crate) fn check_return<M: Manager>(manager: &M, conn: &M::Connection, force_reset: bool) -> Reuse {
+/// caught and returned as [`Reuse::Panicked`], so that no strategy loses a
+/// slot or a lock to them: restore your bookkeeping, then call
+/// [`resume_panic`].
+pub fn check_return<M: Manager>(manager: &M, conn: &M::Connection, force_reset: bool) -> Reuse {
     let verdict = catch_unwind(AssertUnwindSafe(|| {
         let needs_reset = force_reset || conn.in_transaction();
         (!needs_reset || manager.reset(conn).is_ok()) && !manager.is_broken(conn)
@@ -175,7 +283,7 @@ pub(crate) fn check_return<M: Manager>(manager: &M, conn: &M::Connection, force_
 
 /// Resumes a panic caught in a manager callback, unless this thread is
 /// already unwinding from another one (the caller's), which then wins.
-pub(crate) fn resume_panic(panic: Box<dyn Any + Send>) {
+pub fn resume_panic(panic: Box<dyn Any + Send>) {
     if !std::thread::panicking() {
         resume_unwind(panic);
     }

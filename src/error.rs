@@ -173,7 +173,10 @@ impl Error {
         )
     }
 
-    pub(crate) fn closed(what: &str) -> Error {
+    /// The error of a call on a closed strategy ([`ErrorKind::Closed`]);
+    /// `what` names it ("pool", say). For strategies written outside
+    /// litepool.
+    pub fn closed(what: &str) -> Error {
         Error::new(
             ErrorKind::Closed,
             format!("{what} is closed: close() was called on it; open a new one to go on"),

@@ -59,7 +59,9 @@ strategy_list! {
     split::SplitPool,
 }
 
-pub use access::{Access, AccessExt, State, Work};
+pub use access::{
+    Access, AccessExt, Reuse, State, Work, check_return, connect, prepare, read_on, resume_panic, write_on,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use manager::{JournalMode, Manager, SqliteManager, Synchronous, Transactional};
 pub use pool::{Builder, Pooled};

@@ -15,7 +15,7 @@
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-use crate::access::{Access, Reuse, State, Work, check_return, read_on, write_on};
+use crate::access::{Access, Reuse, State, Work, check_return, connect, prepare, read_on, write_on};
 use crate::error::{Error, Result};
 use crate::manager::Manager;
 use crate::strategy::{Connections, Strategy};
@@ -52,8 +52,8 @@ impl<M: Manager> Locked<M> {
 
     /// Prepares the database and opens the one connection.
     pub fn open(manager: M) -> Result<Locked<M>> {
-        manager.prepare()?;
-        let conn = manager.connect()?;
+        prepare(&manager)?;
+        let conn = connect(&manager)?;
         Ok(Locked { manager, slot: Mutex::new(Slot { conn: Some(conn), closed: false }) })
     }
 
@@ -73,7 +73,7 @@ impl<M: Manager> Locked<M> {
             // A failed reset dropped the last one: open a fresh one. If that
             // panics (a user's `with_init` hook can), the panic goes on only
             // after the lock is released, as a panic in the work does.
-            match catch_unwind(AssertUnwindSafe(|| self.manager.connect())) {
+            match catch_unwind(AssertUnwindSafe(|| connect(&self.manager))) {
                 Ok(conn) => slot.conn = Some(conn?),
                 Err(panic) => {
                     drop(slot);

@@ -18,7 +18,7 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
 
-use crate::access::{Access, Reuse, State, Work, check_return, read_on, resume_panic, write_on};
+use crate::access::{Access, Reuse, State, Work, check_return, connect, prepare, read_on, resume_panic, write_on};
 use crate::error::{Error, Result};
 use crate::manager::Manager;
 use crate::strategy::{Connections, Strategy};
@@ -62,7 +62,7 @@ impl<M: Manager> PerThread<M> {
 
     /// Prepares the database; connections are opened per thread, later.
     pub fn new(manager: M) -> Result<PerThread<M>> {
-        manager.prepare()?;
+        prepare(&manager)?;
         Ok(PerThread {
             id: unique_id(),
             manager,
@@ -86,7 +86,7 @@ impl<M: Manager> PerThread<M> {
         }
         let conn = match conn {
             Some(conn) => conn,
-            None => self.manager.connect()?,
+            None => connect(&self.manager)?,
         };
         self.in_use.fetch_add(1, Ordering::Relaxed);
         Ok(Checkout { owner: self, conn: Some(conn) })

@@ -27,7 +27,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
-use crate::access::{Access, Reuse, State, Work, check_return, read_on, resume_panic, write_on};
+use crate::access::{Access, Reuse, State, Work, check_return, connect, prepare, read_on, resume_panic, write_on};
 use crate::error::{Error, Result};
 use crate::manager::Manager;
 use crate::strategy::{Connections, Strategy};
@@ -132,8 +132,8 @@ impl<M: Manager> Builder<M> {
                 self.min_idle, self.max_size
             )));
         }
-        manager.prepare()?;
-        let idle = (0..self.min_idle).map(|_| manager.connect()).collect::<Result<Vec<_>>>()?;
+        prepare(&manager)?;
+        let idle = (0..self.min_idle).map(|_| connect(&manager)).collect::<Result<Vec<_>>>()?;
         Ok(Pool {
             shared: Arc::new(Shared {
                 manager,
@@ -265,7 +265,7 @@ impl<M: Manager> Shared<M> {
     /// is released, so a waiter can try in its turn.
     fn open_reserved(&self) -> Result<M::Connection> {
         let reservation = Reservation { shared: self };
-        let conn = self.manager.connect()?;
+        let conn = connect(&self.manager)?;
         std::mem::forget(reservation);
         Ok(conn)
     }

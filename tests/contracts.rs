@@ -18,7 +18,7 @@ use litepool::rusqlite::Connection;
 use litepool::{
     Access, AccessExt, ErrorKind, JournalMode, Manager, Pool, Sizing, SqliteManager, Synchronous, strategies,
 };
-use support::counting::{Callback, Counted, Counting, Counts, PLANTED_PANIC};
+use support::counting::{Callback, Counted, Counting, Counts, EXPLAINED, PLANTED_PANIC};
 use support::{StopOnDrop, TempDb, wait_until};
 
 type Counter = dyn Access<Connection = Counted<Connection>>;
@@ -770,4 +770,25 @@ fn work_that_ignores_sqlite_full_is_never_acknowledged_half_done() {
         assert!(refused > 0, "{name}: the database never filled up: {outcomes:?}");
         assert!(access.read(|c| Ok(c.is_autocommit())).unwrap(), "{name}");
     });
+}
+
+/// Every strategy's errors from opening a connection go through the
+/// manager's explanation, as its write path's do: whether the connection is
+/// opened when the strategy opens (`locked`'s) or on a first call (a
+/// per-thread connection, a pool's).
+#[test]
+fn open_errors_go_through_the_managers_explanation() {
+    let db = TempDb::new();
+    for strategy in strategies::<Counting<SqliteManager>>() {
+        let (manager, counts) = Counting::new(db.manager(&format!("{}.db", strategy.name)));
+        counts.mark_explanations();
+        counts.fail_in(Callback::Connect, usize::MAX);
+        let err = match (strategy.open)(manager, Sizing::default()) {
+            Err(err) => err,
+            Ok(access) => access.write(|_| Ok(())).expect_err("every connect fails"),
+        };
+        let message = err.to_string();
+        assert!(message.contains("planted connect failure"), "{}: {message}", strategy.name);
+        assert!(message.contains(EXPLAINED), "{}: not explained: {message}", strategy.name);
+    }
 }

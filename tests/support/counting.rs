@@ -7,9 +7,12 @@
 
 use std::ops::Deref;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use litepool::{Error, ErrorKind, Manager, Result, Transactional};
+
+/// The hint the wrapper's `explain` adds once `mark_explanations` is called.
+pub const EXPLAINED: &str = "explained by the counting manager";
 
 /// The message of every panic the wrapper plants.
 pub const PLANTED_PANIC: &str = "planted panic from a manager callback";
@@ -33,6 +36,7 @@ pub struct Counts {
     pub closed: AtomicUsize,
     panics: [AtomicUsize; 3],
     failures: [AtomicUsize; 3],
+    mark_explanations: AtomicBool,
 }
 
 impl Counts {
@@ -58,6 +62,12 @@ impl Counts {
     /// says the connection is broken).
     pub fn fail_in(&self, callback: Callback, times: usize) {
         self.failures[callback as usize].store(times, Ordering::SeqCst);
+    }
+
+    /// Makes `explain` add [`EXPLAINED`] to every error it sees, so a test
+    /// can tell which errors went through it.
+    pub fn mark_explanations(&self) {
+        self.mark_explanations.store(true, Ordering::SeqCst);
     }
 
     /// How many planted panics and failures have not fired yet.
@@ -172,6 +182,7 @@ impl<M: Manager> Manager for Counting<M> {
     }
 
     fn explain(&self, error: Error) -> Error {
-        self.inner.explain(error)
+        let error = self.inner.explain(error);
+        if self.counts.mark_explanations.load(Ordering::SeqCst) { error.with_hint(EXPLAINED) } else { error }
     }
 }
