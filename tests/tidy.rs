@@ -37,7 +37,14 @@ fn only_the_sync_shim_names_sync_primitives() {
     let files = rust_files("src");
     assert!(files.len() > 5, "src was not found: {files:?}");
     for path in files.iter().filter(|p| !p.ends_with("sync.rs")) {
-        let text = fs::read_to_string(path).unwrap();
+        // Doc comments may show client code (a strategy written outside
+        // litepool uses std's locks); the rule is for litepool's own code.
+        let text: String = fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
         for name in names {
             assert!(!text.contains(name), "{} names {name}; import it from crate::sync", path.display());
         }
