@@ -37,7 +37,7 @@ impl<M: Manager> PerCall<M> {
 
     /// Its entry for anything that takes a strategy from litepool's list.
     fn strategy() -> Strategy<M> {
-        Strategy::new("per-call", |m, _| Ok(Box::new(PerCall::open(m)?)), Connections::PerThread)
+        Strategy::new("per-call", |m, _| Ok(Box::new(PerCall::open(m)?)), Connections::PerCall)
     }
 
     /// Opens a connection, runs `path` on it, closes it. A panic in the work

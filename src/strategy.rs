@@ -41,6 +41,9 @@ impl Default for Sizing {
 pub enum Connections {
     /// One per thread that uses it.
     PerThread,
+    /// A fresh one for every call, closed when the call returns. None is
+    /// kept, so none is ever reset or checked for reuse.
+    PerCall,
     /// At most this many for a sizing, however many threads call.
     AtMost(fn(Sizing) -> usize),
 }
@@ -49,7 +52,7 @@ impl Connections {
     /// The most connections in use at once with `threads` threads calling.
     pub fn limit(self, sizing: Sizing, threads: usize) -> usize {
         match self {
-            Connections::PerThread => threads,
+            Connections::PerThread | Connections::PerCall => threads,
             Connections::AtMost(most) => most(sizing),
         }
     }
