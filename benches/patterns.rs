@@ -18,7 +18,7 @@
 //! close of a WAL database's last connection (which checkpoints) lands in a
 //! timed section. After the groups, a summary of ratios (and a count of
 //! operations slower than 1 ms) is printed and written to
-//! `target/litepool-bench.md`; `bash .ci/bench-table` puts it in the README.
+//! `target/litepool-bench.md`; `bash .ci/bench-table` puts it in EVIDENCE.md.
 //!
 //! r2d2_sqlite pins an older rusqlite and only one crate may link SQLite, so
 //! `ManageConnection` is implemented here for our rusqlite.

@@ -1,7 +1,7 @@
 //! Bad input gets a clear error, never a panic or a hang, and the strategy
 //! (or a new one on a good path) works afterwards. Each test is a row of the
-//! README's bad-input table; `bad_input_table_matches_readme` keeps the two
-//! in step.
+//! bad-input table in EVIDENCE.md, which `bash .ci/faults-table` regenerates
+//! from these tests' output.
 
 mod support;
 
@@ -13,7 +13,7 @@ use litepool::{
 };
 use support::{Sqlite, TempDb, count_items, create_items};
 
-/// Prints a row of the README's bad-input table (`bash .ci/faults-table`).
+/// Prints a row of EVIDENCE.md's bad-input table (`bash .ci/faults-table`).
 fn report(input: &str, err: &litepool::Error) {
     println!("BAD-INPUT | {input} | `{:?}` | {} |", err.kind(), err.to_string().replace('|', "\\|"));
 }
@@ -25,7 +25,7 @@ fn still_works(access: &Sqlite) {
     assert!(count_items(access).expect("count") >= 1);
 }
 
-/// The strategy whose error the README's table shows (each row's test
+/// The strategy whose error EVIDENCE.md's table shows (each row's test
 /// checks every strategy's).
 fn first_listed() -> &'static str {
     strategies::<SqliteManager>()[0].name

@@ -1,6 +1,6 @@
 //! The tutorial's claims, measured rather than assumed. Each test prints a
 //! `CLAIM |` line with what it measured; `bash .ci/claims-table` collects
-//! them into the README's claims ledger. SQLITE-FACTS.md has the sources.
+//! them into the claims ledger in EVIDENCE.md. SQLITE-FACTS.md has the sources.
 
 mod support;
 
