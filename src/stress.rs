@@ -15,6 +15,9 @@
 //! let measured = stress::check(&access, &Workload { threads: 4, ops: 200, ..Workload::default() })?;
 //! assert!(measured.verified, "{}", measured.verify_note);
 //! assert_eq!(measured.reads + measured.writes, 4 * 200);
+//! // It leaves nothing behind in the database.
+//! let tables: i64 = access.with(|c| Ok(c.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?))?;
+//! assert_eq!(tables, 0);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

@@ -811,5 +811,15 @@ fn open_errors_go_through_the_managers_explanation() {
         let message = err.to_string();
         assert!(message.contains("planted connect failure"), "{}: {message}", strategy.name);
         assert!(message.contains(EXPLAINED), "{}: not explained: {message}", strategy.name);
+
+        // Preparing the database is the open path's first half.
+        let (manager, counts) = Counting::new(SqliteManager::file(""));
+        counts.mark_explanations();
+        let err = (strategy.open)(manager, Sizing::default()).err().expect("an empty path is refused");
+        assert!(
+            err.to_string().contains(EXPLAINED),
+            "{}: prepare's error not explained: {err}",
+            strategy.name
+        );
     }
 }

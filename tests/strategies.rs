@@ -5,9 +5,11 @@
 mod support;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Condvar, Mutex};
+use std::thread;
 
-use litepool::{AccessExt, Sizing, SqliteManager, strategies};
-use support::{Sqlite, TempDb, count_items, create_items};
+use litepool::{AccessExt, JournalMode, Sizing, SqliteManager, strategies};
+use support::{Sqlite, TempDb, count_items, create_items, wait_until};
 
 fn each_strategy(test: impl Fn(&str, &Sqlite)) {
     let db = TempDb::new();
@@ -91,5 +93,113 @@ fn a_panic_mid_write_leaves_nothing_behind() {
         assert_eq!(count_items(access).unwrap(), 0, "{name}: the panicked insert survived");
         access.write(|c| insert(c, 2)).unwrap();
         assert_eq!(count_items(access).unwrap(), 1, "{name}");
+    });
+}
+
+/// A gate threads wait at until the test opens it.
+#[derive(Default)]
+struct Gate {
+    open: Mutex<bool>,
+    opened: Condvar,
+}
+
+impl Gate {
+    fn wait(&self) {
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.opened.wait(open).unwrap();
+        }
+    }
+
+    fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
+}
+
+/// Opens the gate when dropped, so held threads end even if the test fails.
+struct OpenOnDrop<'a>(&'a Gate);
+
+impl Drop for OpenOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.open();
+    }
+}
+
+/// What a strategy's list entry promises is true of it, so the loom models
+/// that run or skip on those promises check what the strategy really does:
+///
+/// * `wal_only`: it refuses a rollback journal with a config error, and only
+///   then;
+/// * `one_writer`: a read cannot write, and writes run on one connection;
+/// * `counts_waiters`: a caller that finds no connection free shows in
+///   `state().waiting`, and `close()` wakes it with a closed error.
+#[test]
+fn every_strategy_keeps_the_promises_its_entry_states() {
+    let db = TempDb::new();
+    for strategy in strategies::<SqliteManager>() {
+        let name = strategy.name;
+        let delete = db.manager(&format!("{name}-delete.db")).journal_mode(JournalMode::Delete);
+        match (strategy.open)(delete, Sizing::pool_size(1)) {
+            Ok(_) => {
+                assert!(!strategy.wal_only, "{name} says it needs WAL, yet opened on a rollback journal")
+            }
+            Err(err) => {
+                assert!(
+                    strategy.wal_only,
+                    "{name} refused a rollback journal but does not say it needs WAL: {err}"
+                );
+                assert!(err.is_config(), "{name}: {err}");
+            }
+        }
+
+        let access = (strategy.open)(db.manager(&format!("{name}.db")), Sizing::pool_size(1)).unwrap();
+        create_items(&*access).unwrap();
+        if strategy.one_writer {
+            let err = access.read(|c| insert(c, 1)).unwrap_err();
+            assert!(err.is_read_only(), "{name}: a read could write: {err}");
+            access.write(|c| Ok(c.execute_batch("PRAGMA cache_size = -2222")?)).unwrap();
+            let mark: i64 =
+                access.write(|c| Ok(c.query_row("PRAGMA cache_size", [], |r| r.get(0))?)).unwrap();
+            assert_eq!(mark, -2222, "{name}: two writes ran on different connections");
+        }
+        if strategy.counts_waiters {
+            assert_a_waiter_is_counted_and_woken_by_close(name, &*access);
+        }
+    }
+}
+
+/// Holds readers in `access` one more at a time until one waits; asserts it
+/// is counted in `state().waiting` and that `close()` fails it.
+fn assert_a_waiter_is_counted_and_woken_by_close(name: &str, access: &Sqlite) {
+    let gate = Gate::default();
+    let _open = OpenOnDrop(&gate);
+    thread::scope(|s| {
+        let mut readers = Vec::new();
+        loop {
+            assert!(readers.len() < 64, "{name}: 64 readers and none waits");
+            readers.push(s.spawn(|| {
+                access.read(|_| {
+                    gate.wait();
+                    Ok(())
+                })
+            }));
+            let started = readers.len();
+            wait_until(&format!("{name}: {started} readers each holding or waiting"), || {
+                let state = access.state();
+                state.in_use + state.waiting >= started
+            });
+            if access.state().waiting > 0 {
+                break;
+            }
+        }
+        access.close();
+        let waiter = readers.pop().expect("the last reader waits");
+        let err = waiter.join().unwrap().expect_err("a waiter succeeded after close()");
+        assert!(err.is_closed(), "{name}: {err}");
+        gate.open();
+        for holder in readers {
+            holder.join().unwrap().unwrap_or_else(|e| panic!("{name}: a holder failed: {e}"));
+        }
     });
 }
