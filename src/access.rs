@@ -43,7 +43,7 @@ pub type Work<'a, C> = &'a mut dyn FnMut(&C) -> Result<()>;
 ///
 /// ```
 /// use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-/// use std::sync::Mutex;
+/// use std::sync::{Mutex, PoisonError};
 /// use litepool::{Access, Connections, Error, Manager, Result, Reuse, State, Strategy, Work};
 /// use litepool::{SqliteManager, check_return, connect, prepare, read_on, resume_panic, write_on};
 ///
@@ -65,7 +65,7 @@ pub type Work<'a, C> = &'a mut dyn FnMut(&C) -> Result<()>;
 ///     }
 ///
 ///     fn run(&self, path: impl FnOnce(&M, &M::Connection) -> Result<()>) -> Result<()> {
-///         let mut slot = self.slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+///         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
 ///         if slot.closed {
 ///             return Err(Error::closed("one connection"));
 ///         }
@@ -101,7 +101,7 @@ pub type Work<'a, C> = &'a mut dyn FnMut(&C) -> Result<()>;
 ///     }
 ///     fn state(&self) -> State { State::new(0, 0, 0) }
 ///     fn close(&self) {
-///         let mut slot = self.slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+///         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
 ///         (slot.closed, slot.conn) = (true, None);
 ///     }
 /// }
