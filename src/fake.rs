@@ -26,7 +26,10 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::manager::{Manager, Transactional};
-use crate::sync::{Arc, Condvar, Mutex, Ordering, UnmodeledAtomicUsize, UnsafeCell};
+use std::time::Duration;
+
+use crate::sync::{Arc, Condvar, Mutex, Ordering, UnmodeledArc, UnmodeledAtomicUsize, UnsafeCell};
+use crate::write_queue::WriteQueue;
 
 /// The database the fake connections share.
 #[derive(Clone, Debug)]
@@ -38,6 +41,9 @@ pub struct FakeDatabase {
 struct Inner {
     state: Mutex<DbState>,
     writer_released: Condvar,
+    /// The write queue every strategy on this database shares, as
+    /// strategies on one real file do.
+    queue: UnmodeledArc<WriteQueue>,
     /// How many more times each [`Fault`] fires, by `Fault as usize`.
     faults: [UnmodeledAtomicUsize; Fault::ALL.len()],
 }
@@ -94,10 +100,16 @@ pub const INJECTED_PANIC: &str = "litepool model: expected panic, injected by th
 impl FakeDatabase {
     /// An empty database.
     pub fn new() -> FakeDatabase {
+        FakeDatabase::with_queue(WriteQueue::new())
+    }
+
+    /// An empty database whose strategies share `queue`.
+    pub fn with_queue(queue: WriteQueue) -> FakeDatabase {
         FakeDatabase {
             inner: Arc::new(Inner {
                 state: Mutex::new(DbState::default()),
                 writer_released: Condvar::new(),
+                queue: UnmodeledArc::new(queue),
                 faults: Default::default(),
             }),
         }
@@ -105,7 +117,12 @@ impl FakeDatabase {
 
     /// A manager that opens connections to this database.
     pub fn manager(&self) -> FakeManager {
-        FakeManager { db: self.clone(), read_only: false }
+        FakeManager { db: self.clone(), read_only: false, write_timeout: Duration::from_secs(3600) }
+    }
+
+    /// The write queue its strategies share.
+    pub fn queue(&self) -> &WriteQueue {
+        &self.inner.queue
     }
 
     /// Rows committed so far.
@@ -175,6 +192,17 @@ impl Default for FakeDatabase {
 pub struct FakeManager {
     db: FakeDatabase,
     read_only: bool,
+    write_timeout: Duration,
+}
+
+impl FakeManager {
+    /// The same manager, whose writers wait `timeout` for their turn. loom
+    /// does not model time: a zero timeout makes every wait for a turn
+    /// report a timeout as it is woken, the race a model explores.
+    pub fn with_write_timeout(mut self, timeout: Duration) -> FakeManager {
+        self.write_timeout = timeout;
+        self
+    }
 }
 
 impl Manager for FakeManager {
@@ -221,7 +249,15 @@ impl Manager for FakeManager {
 
     /// Read-only connections to the same database: they refuse writes.
     fn read_only(&self) -> Result<FakeManager> {
-        Ok(FakeManager { db: self.db.clone(), read_only: true })
+        Ok(FakeManager { read_only: true, ..self.clone() })
+    }
+
+    fn write_queue(&self) -> Option<UnmodeledArc<WriteQueue>> {
+        Some(self.db.inner.queue.clone())
+    }
+
+    fn write_timeout(&self) -> Duration {
+        self.write_timeout
     }
 }
 

@@ -47,6 +47,7 @@ mod strategy;
 #[cfg(not(loom))]
 pub mod stress;
 mod sync;
+mod write_queue;
 
 // The strategy list. A strategy is a file in `src/` whose type has an
 // associated `fn strategy() -> Strategy<M>`, plus one line here. Every suite,
@@ -68,6 +69,7 @@ pub use pool::{Builder, Pooled};
 pub use rusqlite;
 pub use split::SplitState;
 pub use strategy::{Connections, DynAccess, Sizing, Strategy};
+pub use write_queue::{FAIR_AFTER, OVERTAKING_BOUND, Turn, WriteQueue, Writers};
 
 /// The README's examples, run as doctests.
 #[cfg(doctest)]

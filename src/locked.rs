@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::manager::Manager;
 use crate::strategy::{Connections, Strategy};
 use crate::sync::Mutex;
+use crate::write_queue::Writers;
 
 /// One connection shared through a mutex.
 ///
@@ -35,6 +36,7 @@ use crate::sync::Mutex;
 pub struct Locked<M: Manager> {
     manager: M,
     slot: Mutex<Slot<M::Connection>>,
+    writers: Writers,
 }
 
 struct Slot<C> {
@@ -54,7 +56,8 @@ impl<M: Manager> Locked<M> {
     pub fn open(manager: M) -> Result<Locked<M>> {
         prepare(&manager)?;
         let conn = connect(&manager)?;
-        Ok(Locked { manager, slot: Mutex::new(Slot { conn: Some(conn), closed: false }) })
+        let writers = Writers::new(&manager, "locked connection");
+        Ok(Locked { manager, slot: Mutex::new(Slot { conn: Some(conn), closed: false }), writers })
     }
 
     /// Runs `work` with exclusive use of the connection.
@@ -106,6 +109,8 @@ impl<M: Manager> Locked<M> {
         let mut slot = self.slot.lock();
         slot.closed = true;
         slot.conn = None;
+        drop(slot);
+        self.writers.close();
     }
 }
 
@@ -121,6 +126,9 @@ impl<M: Manager> Access for Locked<M> {
     }
 
     fn write_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
+        // The turn first, then the lock: readers never wait behind a writer
+        // that is waiting for its turn.
+        let _turn = self.writers.turn().map_err(|e| self.manager.explain(e))?;
         self.run(|conn| write_on(&self.manager, conn, work))
     }
 

@@ -23,6 +23,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::sync::UnmodeledArc;
+use crate::write_queue::WriteQueue;
 
 /// A connection whose transactions a strategy can control.
 ///
@@ -75,6 +76,24 @@ pub trait Manager: Send + Sync + 'static {
         Self: Sized,
     {
         Err(Error::config("this manager cannot open read-only connections, which SplitPool needs"))
+    }
+
+    /// The write queue this manager's writers take turns in, shared by
+    /// every strategy opened on the same database in this process (see
+    /// [`WriteQueue`]). `None` lets writers go straight to SQLite's busy
+    /// handler, as they did before litepool had a queue. The default is a
+    /// queue of the strategy's own: its writers take turns, but two
+    /// strategies on one file do not; a manager that knows its database's
+    /// identity returns [`WriteQueue::for_file`], as [`SqliteManager`] does.
+    fn write_queue(&self) -> Option<UnmodeledArc<WriteQueue>> {
+        Some(UnmodeledArc::new(WriteQueue::new()))
+    }
+
+    /// How long a writer waits for its turn in the write queue before it
+    /// fails with [`ErrorKind::Busy`] (default 5 s, SQLite's busy timeout in
+    /// rusqlite).
+    fn write_timeout(&self) -> Duration {
+        Duration::from_secs(5)
     }
 
     /// Adds what this manager knows to an error (the busy timeout, say).
@@ -176,6 +195,8 @@ pub struct SqliteManager {
     /// `None`: leave the database's journal mode as it is.
     journal_mode: Option<JournalMode>,
     init: Option<UnmodeledArc<InitHook>>,
+    /// Whether writers take turns in the file's write queue.
+    queued: bool,
 }
 
 impl SqliteManager {
@@ -189,6 +210,7 @@ impl SqliteManager {
             foreign_keys: true,
             journal_mode: Some(JournalMode::Wal),
             init: None,
+            queued: true,
         }
     }
 
@@ -237,6 +259,17 @@ impl SqliteManager {
         F: Fn(&Connection) -> rusqlite::Result<()> + Send + Sync + 'static,
     {
         self.init = Some(UnmodeledArc::new(init));
+        self
+    }
+
+    /// Lets writers go straight to SQLite, which makes them wait in its
+    /// busy handler, instead of taking turns in the file's [`WriteQueue`].
+    /// That handler sleeps and polls and is not fair: under load a writer
+    /// can wait past the busy timeout while others commit, and fail with
+    /// "database is locked" (the claims ledger measures it). For measuring
+    /// that, and for programs that order their writes themselves.
+    pub fn without_write_queue(mut self) -> SqliteManager {
+        self.queued = false;
         self
     }
 
@@ -368,6 +401,18 @@ impl Manager for SqliteManager {
         Ok(readers)
     }
 
+    /// The queue of the database file, shared by every strategy on it in
+    /// this process, unless [`without_write_queue`](SqliteManager::without_write_queue).
+    fn write_queue(&self) -> Option<UnmodeledArc<WriteQueue>> {
+        self.queued.then(|| WriteQueue::for_file(&self.path))
+    }
+
+    /// The busy timeout: a writer waits as long for its turn as SQLite would
+    /// for the lock.
+    fn write_timeout(&self) -> Duration {
+        self.busy_timeout
+    }
+
     fn explain(&self, error: Error) -> Error {
         if error.is_busy() {
             error.with_hint(format!("the busy timeout is {:?}", self.busy_timeout))
@@ -386,6 +431,7 @@ impl fmt::Debug for SqliteManager {
             .field("foreign_keys", &self.foreign_keys)
             .field("journal_mode", &self.journal_mode)
             .field("init", &self.init.is_some())
+            .field("queued", &self.queued)
             .finish()
     }
 }

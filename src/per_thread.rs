@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::manager::Manager;
 use crate::strategy::{Connections, Strategy};
 use crate::sync::{AtomicBool, AtomicUsize, Ordering, thread_local, unique_id};
+use crate::write_queue::Writers;
 
 thread_local! {
     /// This thread's connections, one per `PerThread` instance, by its id.
@@ -52,6 +53,7 @@ pub struct PerThread<M: Manager> {
     manager: M,
     closed: AtomicBool,
     in_use: AtomicUsize,
+    writers: Writers,
 }
 
 impl<M: Manager> PerThread<M> {
@@ -65,6 +67,7 @@ impl<M: Manager> PerThread<M> {
         prepare(&manager)?;
         Ok(PerThread {
             id: unique_id(),
+            writers: Writers::new(&manager, "per-thread connection set"),
             manager,
             closed: AtomicBool::new(false),
             in_use: AtomicUsize::new(0),
@@ -104,6 +107,7 @@ impl<M: Manager> PerThread<M> {
     /// Closes the set: later calls fail with a closed error.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
+        self.writers.close();
         drop(self.take_connection());
     }
 }
@@ -159,6 +163,7 @@ impl<M: Manager> Access for PerThread<M> {
     }
 
     fn write_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
+        let _turn = self.writers.turn().map_err(|e| self.manager.explain(e))?;
         let checkout = self.checkout()?;
         write_on(&self.manager, checkout.conn.as_ref().expect("present until drop"), work)
     }

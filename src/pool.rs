@@ -32,6 +32,7 @@ use crate::error::{Error, Result};
 use crate::manager::Manager;
 use crate::strategy::{Connections, Strategy};
 use crate::sync::{Arc, Condvar, Mutex};
+use crate::write_queue::Writers;
 
 /// A bounded pool of connections; cloning it is cheap and shares the pool.
 ///
@@ -57,6 +58,7 @@ struct Shared<M: Manager> {
     connection_timeout: Duration,
     internals: Mutex<Internals<M::Connection>>,
     cond: Condvar,
+    writers: Writers,
 }
 
 /// Everything the pool lock protects.
@@ -136,6 +138,7 @@ impl<M: Manager> Builder<M> {
         let idle = (0..self.min_idle).map(|_| connect(&manager)).collect::<Result<Vec<_>>>()?;
         Ok(Pool {
             shared: Arc::new(Shared {
+                writers: Writers::new(&manager, "pool"),
                 manager,
                 max_size: self.max_size,
                 connection_timeout: self.connection_timeout,
@@ -234,6 +237,7 @@ impl<M: Manager> Pool<M> {
         let idle = std::mem::take(&mut internals.idle);
         drop(internals);
         self.shared.cond.notify_all();
+        self.shared.writers.close();
         drop(idle); // closed outside the pool lock
     }
 
@@ -350,6 +354,9 @@ impl<M: Manager> Access for Pool<M> {
     }
 
     fn write_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
+        // The turn first: a writer waiting for its turn holds no connection
+        // that a reader could use.
+        let _turn = self.shared.writers.turn().map_err(|e| self.shared.manager.explain(e))?;
         let conn = self.get()?;
         write_on(&self.shared.manager, &conn, work)
     }

@@ -134,15 +134,19 @@ mod imp {
             self.0.wait(guard).unwrap_or_else(std::sync::PoisonError::into_inner)
         }
 
-        /// Loom does not model time: this waits for a notification and never
-        /// reports a timeout.
+        /// Loom does not model time: this waits for a notification, then
+        /// reports a timeout only if the deadline had already passed, as a
+        /// real wait that was notified just as it timed out may. A model
+        /// gives a deadline in the past to explore that race; one in the
+        /// future never times out.
         #[track_caller]
         pub(crate) fn wait_until<'a, T>(
             &self,
             guard: MutexGuard<'a, T>,
-            _deadline: Instant,
+            deadline: Instant,
         ) -> (MutexGuard<'a, T>, bool) {
-            (self.wait(guard), false)
+            let guard = self.wait(guard);
+            (guard, Instant::now() >= deadline)
         }
 
         pub(crate) fn notify_one(&self) {
@@ -159,6 +163,19 @@ mod imp {
 /// setup hook) that no model needs to see and that must hold a `dyn` value,
 /// which loom's `Arc` cannot.
 pub(crate) use std::sync::Arc as UnmodeledArc;
+
+/// `std`'s mutex and weak pointer even under loom, for the process-wide
+/// registry of write queues (`WriteQueue::for_file`): it must be a `static`,
+/// which loom's mutex cannot be, it is touched once when a strategy opens,
+/// and no model opens a real file.
+pub(crate) use std::sync::{Mutex as UnmodeledMutex, Weak as UnmodeledWeak};
+
+/// Whether at least `limit` has passed since `since`. Under loom, never:
+/// loom does not model time, and a branch on the real clock would make two
+/// runs of one schedule differ, which loom forbids.
+pub(crate) fn has_elapsed(since: std::time::Instant, limit: std::time::Duration) -> bool {
+    !cfg!(loom) && since.elapsed() >= limit
+}
 
 /// `std`'s atomic counter even under loom, for the fake connection's fault
 /// counters: a model injects a fault before it starts its threads, and a

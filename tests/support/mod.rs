@@ -66,6 +66,8 @@ pub fn item_ids(path: &Path) -> Vec<i64> {
 pub mod loom;
 #[cfg(loom)]
 pub mod planted;
+#[cfg(loom)]
+pub mod queue;
 
 pub mod counting;
 

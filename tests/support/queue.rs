@@ -1,0 +1,541 @@
+//! Loom properties of the write queue (`src/write_queue.rs`), each written
+//! once against [`Line`], and the planted queue bugs they must catch.
+//!
+//! [`RealLine`] is litepool's queue, reached the way strategies reach it:
+//! [`Writers`] handles built from fake managers of one [`FakeDatabase`].
+//! [`PlantedLine`] is a copy of the algorithm with one realistic mistake
+//! switched on; with [`QueueBug::None`] it passes every property
+//! (`a_correct_copy_passes` in `tests/loom_write_queue.rs`), so the planted
+//! models fail because of the bug, not because of the copy.
+//!
+//! The queues in these models allow one overtake ([`BOUND`]), so that the
+//! bounded-overtaking property can be checked within loom's bounds.
+
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
+
+use litepool::fake::FakeDatabase;
+use litepool::{Error, Result, WriteQueue, Writers};
+use loom::cell::UnsafeCell;
+use loom::sync::atomic::{AtomicBool, Ordering};
+use loom::sync::{Arc, Condvar, Mutex};
+use loom::thread;
+
+use crate::support::loom::{EXPECTED_PANIC, check};
+
+/// How many times an arriving writer may overtake the head of the line in
+/// these models.
+pub const BOUND: usize = 1;
+
+/// A held turn; dropping it releases the turn.
+pub trait Held {}
+impl<T> Held for T {}
+
+/// One strategy's place in a queue, as a model uses it.
+pub trait Seat: Send + Sync {
+    fn turn(&self) -> Result<Box<dyn Held + '_>>;
+    fn close(&self);
+}
+
+/// A write queue under test.
+pub trait Line: Send + Sync + 'static {
+    /// A new strategy's place in the queue; `patient: false` gives it a
+    /// write timeout that has already passed when it is woken.
+    fn seat(&self, patient: bool) -> Box<dyn Seat>;
+    /// Writers waiting now.
+    fn waiting(&self) -> usize;
+}
+
+/// litepool's queue.
+pub struct RealLine {
+    db: FakeDatabase,
+}
+
+impl RealLine {
+    pub fn new(bound: usize) -> RealLine {
+        RealLine { db: FakeDatabase::with_queue(WriteQueue::with_overtaking_bound(bound)) }
+    }
+}
+
+struct RealSeat(Writers);
+
+impl Seat for RealSeat {
+    fn turn(&self) -> Result<Box<dyn Held + '_>> {
+        Ok(Box::new(self.0.turn()?))
+    }
+    fn close(&self) {
+        self.0.close();
+    }
+}
+
+impl Line for RealLine {
+    fn seat(&self, patient: bool) -> Box<dyn Seat> {
+        let timeout = if patient { Duration::from_secs(3600) } else { Duration::ZERO };
+        Box::new(RealSeat(Writers::new(&self.db.manager().with_write_timeout(timeout), "model")))
+    }
+    fn waiting(&self) -> usize {
+        self.db.queue().waiting()
+    }
+}
+
+/// Spins (yielding to loom) until `line` has `n` waiters.
+fn until_waiting(line: &dyn Line, n: usize) {
+    while line.waiting() != n {
+        thread::yield_now();
+    }
+}
+
+/// Makes a line with an overtaking bound.
+pub type Make<L> = fn(usize) -> L;
+
+/// Runs one property model over a fresh line that allows `bound` overtakes.
+fn model<L: Line>(
+    make: Make<L>,
+    bound: usize,
+    property: &str,
+    threads: usize,
+    body: impl Fn(Arc<L>) + Send + Sync + 'static,
+) {
+    check(&format!("write-queue::{property}"), threads, move || body(Arc::new(make(bound))));
+}
+
+/// Mutual exclusion: two turns are never held at once. Each holder writes a
+/// cell that loom watches; two holders without a happens-before edge are a
+/// causality violation.
+pub fn writers_exclude_each_other<L: Line>(make: Make<L>) {
+    model(make, BOUND, "writers_exclude_each_other", 3, |line| {
+        let cell = Arc::new(UnsafeCell::new(0usize));
+        let writers: Vec<_> = (0..3)
+            .map(|_| {
+                let (line, cell) = (line.clone(), cell.clone());
+                thread::spawn(move || {
+                    let seat = line.seat(true);
+                    let _turn = seat.turn().expect("a patient writer gets its turn");
+                    cell.with_mut(|n| unsafe { *n += 1 });
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        assert_eq!(cell.with(|n| unsafe { *n }), 3);
+    });
+}
+
+/// First in, first out among waiters: of two writers that both had to wait,
+/// the one that arrived first writes first.
+pub fn waiters_take_turns_in_arrival_order<L: Line>(make: Make<L>) {
+    model(make, BOUND, "waiters_take_turns_in_arrival_order", 3, |line| {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let seat = line.seat(true);
+        let held = seat.turn().expect("the first writer gets its turn");
+        let spawn = |who: &'static str| {
+            let (line, order) = (line.clone(), order.clone());
+            thread::spawn(move || {
+                let seat = line.seat(true);
+                let _turn = seat.turn().expect("a patient writer gets its turn");
+                order.lock().unwrap().push(who);
+            })
+        };
+        let first = spawn("first");
+        until_waiting(&*line, 1);
+        let second = spawn("second");
+        until_waiting(&*line, 2);
+        drop(held);
+        first.join().unwrap();
+        second.join().unwrap();
+        assert_eq!(*order.lock().unwrap(), ["first", "second"], "a later waiter wrote first");
+    });
+}
+
+/// Bounded overtaking: a writer that keeps coming back while another waits
+/// takes at most [`BOUND`] turns past it.
+pub fn the_head_is_overtaken_at_most_bound_times<L: Line>(make: Make<L>) {
+    model(make, BOUND, "the_head_is_overtaken_at_most_bound_times", 2, |line| {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let seat = line.seat(true);
+        let mut held = seat.turn().expect("the first writer gets its turn");
+        let waiter = {
+            let (line, order) = (line.clone(), order.clone());
+            thread::spawn(move || {
+                let seat = line.seat(true);
+                let _turn = seat.turn().expect("a patient writer gets its turn");
+                order.lock().unwrap().push("waiter");
+            })
+        };
+        until_waiting(&*line, 1);
+        for _ in 0..BOUND + 1 {
+            drop(held);
+            held = seat.turn().expect("the returning writer gets its turn");
+            order.lock().unwrap().push("returning");
+        }
+        drop(held);
+        waiter.join().unwrap();
+        let order = order.lock().unwrap();
+        let overtakes = order.iter().take_while(|w| **w == "returning").count();
+        assert!(overtakes <= BOUND, "the waiter was overtaken {overtakes} times (bound {BOUND}): {order:?}");
+    });
+}
+
+/// No lost wake-up: three writers, two turns each, all finish (loom reports
+/// a deadlock if one is never woken).
+pub fn every_waiter_is_woken<L: Line>(make: Make<L>) {
+    model(make, BOUND, "every_waiter_is_woken", 3, |line| {
+        let writers: Vec<_> = (0..3)
+            .map(|_| {
+                let line = line.clone();
+                thread::spawn(move || {
+                    let seat = line.seat(true);
+                    for _ in 0..2 {
+                        drop(seat.turn().expect("a patient writer gets its turn"));
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+    });
+}
+
+/// A writer whose wait times out as the turn is handed to it strands
+/// nobody: it writes or leaves, and the writer behind it gets its turn.
+/// (A strictly first-in-first-out line, so that the release hands the
+/// turn over.)
+pub fn a_writer_that_times_out_strands_nobody<L: Line>(make: Make<L>) {
+    model(make, 0, "a_writer_that_times_out_strands_nobody", 3, |line| {
+        let seat = line.seat(true);
+        let held = seat.turn().expect("the first writer gets its turn");
+        let spawn = |patient: bool| {
+            let line = line.clone();
+            thread::spawn(move || {
+                let seat = line.seat(patient);
+                match seat.turn() {
+                    Ok(turn) => drop(turn),
+                    Err(e) => assert!(!patient && e.is_busy(), "{e}"),
+                }
+            })
+        };
+        let impatient = spawn(false);
+        until_waiting(&*line, 1);
+        let patient = spawn(true);
+        until_waiting(&*line, 2);
+        drop(held);
+        impatient.join().unwrap();
+        patient.join().unwrap();
+        drop(seat.turn().expect("the queue is still usable"));
+    });
+}
+
+/// A writer that panics while it holds the turn releases it: the writer
+/// behind it gets its turn.
+pub fn a_writer_that_panics_strands_nobody<L: Line>(make: Make<L>) {
+    model(make, BOUND, "a_writer_that_panics_strands_nobody", 2, |line| {
+        let seat = line.seat(true);
+        let held = seat.turn().expect("the first writer gets its turn");
+        let panicking = {
+            let line = line.clone();
+            thread::spawn(move || {
+                let seat = line.seat(true);
+                let outcome = catch_unwind(AssertUnwindSafe(|| {
+                    let _turn = seat.turn().expect("a patient writer gets its turn");
+                    panic!("{EXPECTED_PANIC}: in the work");
+                }));
+                assert!(outcome.is_err());
+            })
+        };
+        until_waiting(&*line, 1);
+        drop(held);
+        panicking.join().unwrap();
+        drop(seat.turn().expect("the turn came back after the panic"));
+    });
+}
+
+/// `close` wakes its strategy's waiters at once, while another writer still
+/// holds the turn, and fails them.
+pub fn close_wakes_and_fails_its_waiters<L: Line>(make: Make<L>) {
+    model(make, BOUND, "close_wakes_and_fails_its_waiters", 3, |line| {
+        let holder = line.seat(true);
+        let held = holder.turn().expect("the first writer gets its turn");
+        let closing = Arc::new(line.seat(true));
+        let waiter = {
+            let closing = closing.clone();
+            thread::spawn(move || closing.turn().map(drop))
+        };
+        let closer = thread::spawn(move || closing.close());
+        let outcome = waiter.join().unwrap();
+        closer.join().unwrap();
+        assert!(outcome.is_err_and(|e: Error| e.is_closed()), "a waiter of a closed strategy got a turn");
+        drop(held);
+    });
+}
+
+/// `close` racing with the release of the turn: the closed strategy's
+/// waiter gets a turn or a closed error, and another strategy's waiter
+/// behind it still gets its turn.
+pub fn close_racing_with_release_strands_nobody<L: Line>(make: Make<L>) {
+    model(make, BOUND, "close_racing_with_release_strands_nobody", 3, |line| {
+        let holder = line.seat(true);
+        let held = holder.turn().expect("the first writer gets its turn");
+        let closing = Arc::new(line.seat(true));
+        let closed_waiter = {
+            let closing = closing.clone();
+            thread::spawn(move || match closing.turn() {
+                Ok(turn) => drop(turn),
+                Err(e) => assert!(e.is_closed(), "{e}"),
+            })
+        };
+        until_waiting(&*line, 1);
+        let other = {
+            let line = line.clone();
+            thread::spawn(move || drop(line.seat(true).turn().expect("another strategy's writer goes on")))
+        };
+        until_waiting(&*line, 2);
+        let closer = thread::spawn(move || closing.close());
+        drop(held);
+        closer.join().unwrap();
+        closed_waiter.join().unwrap();
+        other.join().unwrap();
+    });
+}
+
+/// A property, run over planted lines.
+pub type PlantedProperty = fn(Make<PlantedLine>);
+
+/// Every queue property, by name, for the planted child.
+pub const PROPERTIES: &[(&str, PlantedProperty)] = &[
+    ("writers_exclude_each_other", writers_exclude_each_other::<PlantedLine>),
+    ("waiters_take_turns_in_arrival_order", waiters_take_turns_in_arrival_order::<PlantedLine>),
+    ("the_head_is_overtaken_at_most_bound_times", the_head_is_overtaken_at_most_bound_times::<PlantedLine>),
+    ("every_waiter_is_woken", every_waiter_is_woken::<PlantedLine>),
+    ("a_writer_that_times_out_strands_nobody", a_writer_that_times_out_strands_nobody::<PlantedLine>),
+    ("a_writer_that_panics_strands_nobody", a_writer_that_panics_strands_nobody::<PlantedLine>),
+    ("close_wakes_and_fails_its_waiters", close_wakes_and_fails_its_waiters::<PlantedLine>),
+    ("close_racing_with_release_strands_nobody", close_racing_with_release_strands_nobody::<PlantedLine>),
+];
+
+/// The mistakes a write queue can make.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueBug {
+    None,
+    /// An arriving writer checks the bound but forgets that the turn may
+    /// be held.
+    TakeWhileHeld,
+    /// Waiters join the line at its front.
+    Lifo,
+    /// Arriving writers may always take a free turn; the head is never
+    /// handed it.
+    UnboundedOvertaking,
+    /// A release frees the turn without waking the head of the line.
+    NoWakeOnRelease,
+    /// A writer whose wait timed out leaves the line before checking
+    /// whether the turn was handed to it.
+    TimeoutDropsHandedTurn,
+    /// The turn's guard skips the release while its thread panics (to
+    /// "avoid a second panic").
+    NoReleaseOnPanic,
+    /// `close` sets its flag but wakes nobody.
+    CloseWakesNobody,
+    /// A waiter that leaves from the head of the line while the turn is
+    /// free does not wake the writer behind it.
+    LeaveWithoutWakingNext,
+}
+
+impl QueueBug {
+    pub const ALL: [(&'static str, QueueBug); 8] = [
+        ("take-while-held", QueueBug::TakeWhileHeld),
+        ("lifo", QueueBug::Lifo),
+        ("unbounded-overtaking", QueueBug::UnboundedOvertaking),
+        ("no-wake-on-release", QueueBug::NoWakeOnRelease),
+        ("timeout-drops-handed-turn", QueueBug::TimeoutDropsHandedTurn),
+        ("no-release-on-panic", QueueBug::NoReleaseOnPanic),
+        ("close-wakes-nobody", QueueBug::CloseWakesNobody),
+        ("leave-without-waking-next", QueueBug::LeaveWithoutWakingNext),
+    ];
+
+    pub fn named(name: &str) -> QueueBug {
+        QueueBug::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, bug)| *bug)
+            .unwrap_or_else(|| panic!("no planted queue bug named {name:?}"))
+    }
+}
+
+/// The bug the planted child plants (a `Make` function cannot capture it).
+pub static PLANTED: std::sync::Mutex<QueueBug> = std::sync::Mutex::new(QueueBug::None);
+
+/// A copy of the queue's algorithm with one bug switched on.
+pub struct PlantedLine {
+    bug: QueueBug,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    bound: usize,
+    line: Mutex<PLine>,
+}
+
+struct PLine {
+    held: bool,
+    waiting: VecDeque<(u64, Arc<Condvar>)>,
+    handed_to: Option<u64>,
+    overtaken: usize,
+    next_ticket: u64,
+}
+
+impl PlantedLine {
+    pub fn new(bound: usize) -> PlantedLine {
+        PlantedLine {
+            bug: *PLANTED.lock().unwrap(),
+            shared: Arc::new(Shared {
+                bound,
+                line: Mutex::new(PLine {
+                    held: false,
+                    waiting: VecDeque::new(),
+                    handed_to: None,
+                    overtaken: 0,
+                    next_ticket: 0,
+                }),
+            }),
+        }
+    }
+}
+
+struct PlantedSeat {
+    bug: QueueBug,
+    shared: Arc<Shared>,
+    patient: bool,
+    closed: AtomicBool,
+}
+
+struct PlantedTurn {
+    bug: QueueBug,
+    shared: Arc<Shared>,
+}
+
+impl Drop for PlantedTurn {
+    fn drop(&mut self) {
+        if self.bug == QueueBug::NoReleaseOnPanic && std::thread::panicking() {
+            return;
+        }
+        let mut line = self.shared.line.lock().unwrap();
+        line.held = false;
+        let Some((_, wake)) = line.waiting.front() else { return };
+        let due = self.bug != QueueBug::UnboundedOvertaking && line.overtaken >= self.shared.bound;
+        if self.bug != QueueBug::NoWakeOnRelease || due {
+            wake.notify_one();
+        }
+        if due {
+            let (ticket, _) = line.waiting.pop_front().unwrap();
+            line.handed_to = Some(ticket);
+            line.held = true;
+            line.overtaken = 0;
+        }
+    }
+}
+
+impl Seat for PlantedSeat {
+    fn turn(&self) -> Result<Box<dyn Held + '_>> {
+        let bug = self.bug;
+        let got = || Ok(Box::new(PlantedTurn { bug, shared: self.shared.clone() }) as Box<dyn Held>);
+        let closed = || Err(Error::closed("planted"));
+        let mut line = self.shared.line.lock().unwrap();
+        if self.closed.load(Ordering::Acquire) {
+            return closed();
+        }
+        let free = if bug == QueueBug::TakeWhileHeld {
+            line.handed_to.is_none()
+        } else {
+            !line.held && line.handed_to.is_none()
+        };
+        let may_take = free
+            && (line.waiting.is_empty()
+                || bug == QueueBug::UnboundedOvertaking
+                || line.overtaken < self.shared.bound);
+        if may_take {
+            line.overtaken += usize::from(!line.waiting.is_empty());
+            line.held = true;
+            return got();
+        }
+        let ticket = line.next_ticket;
+        line.next_ticket += 1;
+        let wake = Arc::new(Condvar::new());
+        if bug == QueueBug::Lifo {
+            line.waiting.push_front((ticket, wake.clone()));
+        } else {
+            line.waiting.push_back((ticket, wake.clone()));
+        }
+        // A patient writer's deadline is far away; an impatient one's has
+        // passed by the time it is woken.
+        let deadline = Instant::now() + if self.patient { Duration::from_secs(3600) } else { Duration::ZERO };
+        let mut timed_out = false;
+        loop {
+            if bug == QueueBug::TimeoutDropsHandedTurn && timed_out {
+                line.waiting.retain(|(t, _)| *t != ticket);
+                return Err(Error::new(litepool::ErrorKind::Busy, "planted: timed out"));
+            }
+            if line.handed_to == Some(ticket) {
+                line.handed_to = None;
+                if self.closed.load(Ordering::Acquire) {
+                    drop(line);
+                    drop(got());
+                    return closed();
+                }
+                return got();
+            }
+            let at = line.waiting.iter().position(|(t, _)| *t == ticket).unwrap();
+            let leave = |line: &mut PLine| {
+                line.waiting.remove(at);
+                if at == 0 {
+                    line.overtaken = 0;
+                    let wake_next = !line.held && bug != QueueBug::LeaveWithoutWakingNext;
+                    if let Some((_, next)) = line.waiting.front().filter(|_| wake_next) {
+                        next.notify_one();
+                    }
+                }
+            };
+            if self.closed.load(Ordering::Acquire) {
+                leave(&mut line);
+                return closed();
+            }
+            if at == 0 && !line.held {
+                line.waiting.pop_front();
+                line.overtaken = 0;
+                line.held = true;
+                return got();
+            }
+            if timed_out {
+                leave(&mut line);
+                return Err(Error::new(litepool::ErrorKind::Busy, "planted: timed out"));
+            }
+            line = wake.wait(line).unwrap();
+            timed_out = Instant::now() >= deadline;
+        }
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        if self.bug != QueueBug::CloseWakesNobody {
+            let line = self.shared.line.lock().unwrap();
+            for (_, wake) in &line.waiting {
+                wake.notify_one();
+            }
+        }
+    }
+}
+
+impl Line for PlantedLine {
+    fn seat(&self, patient: bool) -> Box<dyn Seat> {
+        Box::new(PlantedSeat {
+            bug: self.bug,
+            shared: self.shared.clone(),
+            patient,
+            closed: AtomicBool::new(false),
+        })
+    }
+    fn waiting(&self) -> usize {
+        self.shared.line.lock().unwrap().waiting.len()
+    }
+}
