@@ -21,9 +21,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! A run works only in its own table, `litepool_stress`, and tags its rows
-//! with a run id, so a user's database (`--db`) is never touched outside it
-//! and rows kept from earlier runs (`--keep`) do not disturb the check.
+//! A run works only in a table of its own, which it creates under a fresh
+//! name (`litepool_stress_<process>_<time>`) and which [`drop_run`] drops:
+//! a user's database (`--db`) is never touched outside it, a table of the
+//! user's is never written or dropped, whatever it is called, and runs
+//! sharing a file at once (`--processes`) each drop only their own.
+//! Several processes can take part in one run ([`join`]), each writing
+//! rows tagged with its part number.
 //! Verification is SQLite's `threadtest3` in miniature: the rows this run
 //! stored equal the writes it acknowledged, `integrity_check` says `ok`, and
 //! no operation failed.
@@ -33,7 +37,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use crate::access::{Access, AccessExt};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
 
 /// A strategy over rusqlite connections.
@@ -61,7 +65,7 @@ impl Default for Workload {
 }
 
 /// What a run measured.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Measured {
     /// Writes acknowledged (their transaction committed).
     pub writes: u64,
@@ -69,6 +73,10 @@ pub struct Measured {
     pub reads: u64,
     /// Operations that failed.
     pub errors: u64,
+    /// Of those, the ones that failed busy ("database is locked").
+    pub busy: u64,
+    /// The longest any write took, from the call to its return.
+    pub longest_write: Duration,
     /// The first failure's message.
     pub first_error: Option<String>,
     /// Wall time of the run.
@@ -85,58 +93,111 @@ pub struct Measured {
 /// Rows inserted before a run, so point reads have something to find.
 const PRELOAD: i64 = 1_000;
 
-/// A run's identity in the stress table.
-#[derive(Clone, Copy, Debug)]
+/// A run: its own table, and the part of it this process writes.
+#[derive(Clone, Debug)]
 pub struct Run {
-    /// The run's number, stored in each of its rows.
-    pub id: i64,
+    /// The run's table, created by [`prepare`].
+    pub table: String,
+    /// This process's part of the run (0 unless several processes take part),
+    /// stored in each row it writes.
+    pub part: i64,
     /// The first of the run's preloaded rows, which point reads look up.
     pub first_row: i64,
 }
 
-/// Creates the stress table if needed, preloads rows for point reads and
-/// returns a fresh run.
+/// The prefix of every table a run creates.
+pub const TABLE_PREFIX: &str = "litepool_stress_";
+
+/// Creates a table of the run's own under a fresh name, preloads rows for
+/// point reads and returns the run. It never reuses a table: `CREATE TABLE`
+/// fails rather than write into one that exists.
 pub fn prepare(access: &Sqlite) -> Result<Run> {
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let table = format!(
+        "{TABLE_PREFIX}{}_{}_{}",
+        std::process::id(),
+        since_epoch.as_micros(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    );
     access.write(|c| {
-        c.execute_batch(
-            "CREATE TABLE IF NOT EXISTS litepool_stress (
-                 id INTEGER PRIMARY KEY, run INTEGER NOT NULL, thread INTEGER NOT NULL,
-                 value INTEGER NOT NULL)",
-        )?;
-        let run: i64 =
-            c.query_row("SELECT COALESCE(MAX(run), 0) + 1 FROM litepool_stress", [], |r| r.get(0))?;
+        c.execute_batch(&format!(
+            "CREATE TABLE {table} (
+                 id INTEGER PRIMARY KEY, part INTEGER NOT NULL, thread INTEGER NOT NULL,
+                 value INTEGER NOT NULL)"
+        ))?;
         let mut insert =
-            c.prepare_cached("INSERT INTO litepool_stress (run, thread, value) VALUES (?1, -1, ?2)")?;
+            c.prepare(&format!("INSERT INTO {table} (part, thread, value) VALUES (0, -1, ?1)"))?;
         let mut first_row = None;
         for i in 0..PRELOAD {
-            insert.execute((run, i))?;
+            insert.execute([i])?;
             first_row.get_or_insert(c.last_insert_rowid());
-        }
-        Ok(Run { id: run, first_row: first_row.expect("PRELOAD > 0") })
-    })
-}
-
-/// Drops the stress table.
-pub fn drop_table(access: &Sqlite) -> Result<()> {
-    access.write(|c| Ok(c.execute_batch("DROP TABLE IF EXISTS litepool_stress")?))
-}
-
-/// Prepares a run, runs `workload` through `access` and verifies it, then
-/// removes the run's rows (the table too, if it is left empty). An `Err` is
-/// a failure to set up or read back; a workload that ran but failed the
-/// check returns `Ok` with `verified == false` and the reason.
-pub fn check(access: &Sqlite, workload: &Workload) -> Result<Measured> {
-    let run_id = prepare(access)?;
-    let measured = run(access, run_id, workload, &AtomicU64::new(0))?;
-    access.write(|c| {
-        c.execute("DELETE FROM litepool_stress WHERE run = ?1", [run_id.id])?;
-        let left: i64 = c.query_row("SELECT COUNT(*) FROM litepool_stress", [], |r| r.get(0))?;
-        if left == 0 {
-            c.execute_batch("DROP TABLE litepool_stress")?;
         }
         Ok(())
     })?;
-    Ok(measured)
+    join(access, &table, 0)
+}
+
+/// Takes part `part` in the run whose table [`prepare`] created (in another
+/// process, say). Refuses, with an error that says why, a table name that
+/// a run would not have made or a table that does not exist.
+pub fn join(access: &Sqlite, table: &str, part: i64) -> Result<Run> {
+    let made_by_a_run = table
+        .strip_prefix(TABLE_PREFIX)
+        .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit() || b == b'_'));
+    if !made_by_a_run {
+        return Err(Error::config(format!(
+            "{table:?} is not a stress run's table (those are named {TABLE_PREFIX}<digits>); a run \
+             writes only into a table it created"
+        )));
+    }
+    let first_row: Option<i64> = access.read(|c| {
+        let exists: i64 = c.query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get(0),
+        )?;
+        if exists == 0 {
+            return Ok(None);
+        }
+        Ok(c.query_row(&format!("SELECT MIN(id) FROM {table} WHERE thread = -1"), [], |r| r.get(0))?)
+    })?;
+    let first_row = first_row.ok_or_else(|| {
+        Error::config(format!("the stress run's table {table:?} does not exist or holds no preloaded rows"))
+    })?;
+    Ok(Run { table: table.to_owned(), part, first_row })
+}
+
+/// Drops the run's table, and nothing else.
+pub fn drop_run(access: &Sqlite, run: &Run) -> Result<()> {
+    access.write(|c| Ok(c.execute_batch(&format!("DROP TABLE IF EXISTS {}", run.table))?))
+}
+
+/// Rows part `part` of the run stored (preloaded rows not counted).
+pub fn stored(access: &Sqlite, run: &Run, part: i64) -> Result<i64> {
+    access.read(|c| {
+        Ok(c.query_row(
+            &format!("SELECT COUNT(*) FROM {} WHERE part = ?1 AND thread >= 0", run.table),
+            [part],
+            |r| r.get(0),
+        )?)
+    })
+}
+
+/// Prepares a run, runs `workload` through `access` and verifies it, then
+/// drops the run's table. An `Err` is a failure to set up or read back; a
+/// workload that ran but failed the check returns `Ok` with
+/// `verified == false` and the reason.
+pub fn check(access: &Sqlite, workload: &Workload) -> Result<Measured> {
+    let run_id = prepare(access)?;
+    let measured = run(access, &run_id, workload, &AtomicU64::new(0));
+    drop_run(access, &run_id)?;
+    measured
+}
+
+/// `PRAGMA integrity_check`'s first line.
+pub fn integrity_check(access: &Sqlite) -> Result<String> {
+    access.read(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?))
 }
 
 /// A small, fast, deterministic generator; one per thread.
@@ -157,7 +218,7 @@ impl XorShift {
 
 /// Runs `workload` on `access` for run `run`, then verifies. `progress`
 /// counts finished operations for a progress bar.
-pub fn run(access: &Sqlite, run: Run, workload: &Workload, progress: &AtomicU64) -> Result<Measured> {
+pub fn run(access: &Sqlite, run: &Run, workload: &Workload, progress: &AtomicU64) -> Result<Measured> {
     let stop = AtomicBool::new(false);
     let started = Instant::now();
     let per_thread: Vec<ThreadResult> = std::thread::scope(|s| {
@@ -176,32 +237,18 @@ pub fn run(access: &Sqlite, run: Run, workload: &Workload, progress: &AtomicU64)
     });
     let elapsed = started.elapsed();
 
-    let mut measured = Measured {
-        writes: 0,
-        reads: 0,
-        errors: 0,
-        first_error: None,
-        elapsed,
-        latency: Histogram::default(),
-        verified: false,
-        verify_note: String::new(),
-    };
+    let mut measured = Measured { elapsed, ..Measured::default() };
     for r in per_thread {
         measured.writes += r.writes;
         measured.reads += r.reads;
         measured.errors += r.errors;
+        measured.busy += r.busy;
+        measured.longest_write = measured.longest_write.max(r.longest_write);
         measured.first_error = measured.first_error.or(r.first_error);
         measured.latency.merge(&r.latency);
     }
-    let (stored, integrity) = access.read(|c| {
-        let stored: i64 = c.query_row(
-            "SELECT COUNT(*) FROM litepool_stress WHERE run = ?1 AND thread >= 0",
-            [run.id],
-            |r| r.get(0),
-        )?;
-        let integrity: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
-        Ok((stored, integrity))
-    })?;
+    let stored = stored(access, run, run.part)?;
+    let integrity = integrity_check(access)?;
     let mut problems = Vec::new();
     if stored as u64 != measured.writes {
         problems.push(format!("{stored} rows stored, {} acknowledged", measured.writes));
@@ -220,7 +267,7 @@ pub fn run(access: &Sqlite, run: Run, workload: &Workload, progress: &AtomicU64)
 /// The tutorial's scenario: 10 threads each insert one row, then 5 threads
 /// count. Verified: 10 rows stored and acknowledged, every count saw all 10,
 /// `integrity_check` is `ok`, no errors.
-pub fn tutorial(access: &Sqlite, run: Run) -> Result<Measured> {
+pub fn tutorial(access: &Sqlite, run: &Run) -> Result<Measured> {
     const WRITERS: usize = 10;
     const COUNTERS: usize = 5;
     let inserts = Workload { threads: WRITERS, ops: 1, duration: None, write_ratio: 1.0 };
@@ -231,13 +278,7 @@ pub fn tutorial(access: &Sqlite, run: Run) -> Result<Measured> {
             .map(|_| {
                 s.spawn(|| {
                     let started = Instant::now();
-                    let n = access.read(|c| {
-                        Ok(c.query_row(
-                            "SELECT COUNT(*) FROM litepool_stress WHERE run = ?1 AND thread >= 0",
-                            [run.id],
-                            |r| r.get(0),
-                        )?)
-                    });
+                    let n = stored(access, run, run.part);
                     (started.elapsed(), n)
                 })
             })
@@ -268,21 +309,32 @@ struct ThreadResult {
     writes: u64,
     reads: u64,
     errors: u64,
+    busy: u64,
+    longest_write: Duration,
     first_error: Option<String>,
     latency: Histogram,
 }
 
 fn run_thread(
     access: &Sqlite,
-    run: Run,
+    run: &Run,
     thread: i64,
     workload: &Workload,
     stop: &AtomicBool,
     progress: &AtomicU64,
 ) -> ThreadResult {
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ ((thread as u64 + 1) * 0x1000_0001));
-    let mut out =
-        ThreadResult { writes: 0, reads: 0, errors: 0, first_error: None, latency: Histogram::default() };
+    let mut out = ThreadResult {
+        writes: 0,
+        reads: 0,
+        errors: 0,
+        busy: 0,
+        longest_write: Duration::ZERO,
+        first_error: None,
+        latency: Histogram::default(),
+    };
+    let insert = format!("INSERT INTO {} (part, thread, value) VALUES (?1, ?2, ?3)", run.table);
+    let select = format!("SELECT value FROM {} WHERE id = ?1", run.table);
     let mut done = 0u64;
     loop {
         if workload.duration.is_some() {
@@ -297,23 +349,26 @@ fn run_thread(
         let started = Instant::now();
         let result = if write {
             access.write(|c| {
-                c.prepare_cached("INSERT INTO litepool_stress (run, thread, value) VALUES (?1, ?2, ?3)")?
-                    .execute((run.id, thread, key))?;
+                c.prepare_cached(&insert)?.execute((run.part, thread, key))?;
                 Ok(())
             })
         } else {
             access.read(|c| {
-                c.prepare_cached("SELECT value FROM litepool_stress WHERE id = ?1")?
-                    .query_row([run.first_row + key], |r| r.get::<_, i64>(0))?;
+                c.prepare_cached(&select)?.query_row([run.first_row + key], |r| r.get::<_, i64>(0))?;
                 Ok(())
             })
         };
-        out.latency.record(started.elapsed());
+        let took = started.elapsed();
+        out.latency.record(took);
+        if write {
+            out.longest_write = out.longest_write.max(took);
+        }
         match result {
             Ok(()) if write => out.writes += 1,
             Ok(()) => out.reads += 1,
             Err(e) => {
                 out.errors += 1;
+                out.busy += u64::from(e.is_busy());
                 out.first_error.get_or_insert_with(|| e.to_string());
             }
         }

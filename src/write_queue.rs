@@ -48,13 +48,13 @@ use crate::sync::{
 
 /// How many turns a writer arriving at a free turn may take past the head
 /// of the line in a row, by default.
-pub const OVERTAKING_BOUND: usize = 16;
+pub const OVERTAKING_BOUND: usize = 64;
 
 /// How long the head of the line may wait before the turn is handed to it
 /// directly, whatever the count (writers that each take milliseconds, as in
 /// a rollback journal or under `synchronous = FULL`, are overtaken at most
 /// once each).
-pub const FAIR_AFTER: Duration = Duration::from_millis(1);
+pub const FAIR_AFTER: Duration = Duration::from_millis(10);
 
 /// The line of writers of one database file. Strategies share it through
 /// [`Manager::write_queue`] and wait in it through [`Writers`].

@@ -112,13 +112,15 @@ fn every_strategy(
             let manager = configure(SqliteManager::file(&path).journal_mode(journal));
             let access = (strategy.open)(manager, Sizing::default()).expect("open the strategy");
             create_items(&*access).expect("create items");
+            let started = Instant::now();
             let waits = hammer(&*access, THREADS, writes);
+            let per_second = waits.acknowledged as f64 / started.elapsed().as_secs_f64();
             let stored = count_items(&*access).expect("count");
             drop(access);
             assert_eq!(integrity_check(&path), "ok", "{}: {journal:?}", strategy.name);
             println!(
                 "WRITE-QUEUE | {label} | {} | {journal:?} | {THREADS}×{writes} | busy {} | stored {stored} | \
-                 longest {:.1} ms | median {:.2} ms |",
+                 longest {:.1} ms | median {:.2} ms | {per_second:.0} writes/s |",
                 strategy.name,
                 waits.busy,
                 waits.longest().as_secs_f64() * 1e3,

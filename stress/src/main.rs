@@ -7,32 +7,46 @@
 //! `integrity_check`, no errors) and timed; one table at the end. The exit
 //! status is 1 if any run fails verification, 2 for bad flags (clap's
 //! convention). Point it at your own setup with `--db`, `--threads`,
-//! `--write-ratio`, `--journal`, `--seconds`; `--json` for scripts.
+//! `--write-ratio`, `--journal`, `--synchronous`, `--seconds`; `--json` for
+//! scripts. `--processes N` runs the scaled workload in N processes at once
+//! on one file (child processes of the tool itself), each writing its own
+//! part of one table, and checks every part and the file.
+//!
+//! Every run works in a table it creates under a fresh name and drops at
+//! the end (`--keep` keeps it): the tool never writes to or drops a table it
+//! did not make.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+use litepool::stress::Run;
 use litepool::stress::{self, Measured, Workload};
-use litepool::{AccessExt, JournalMode, Result, Sizing, SqliteManager, strategies};
+use litepool::{AccessExt, JournalMode, Result, Sizing, SqliteManager, Synchronous, strategies};
 
 /// Stress-tests SQLite access strategies from many threads and verifies
 /// the result: the tutorial's scenario, then a scaled read/write workload.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about = None)]
 struct Args {
-    /// Use this database file instead of a temporary one. litepool works only
-    /// in its own table, `litepool_stress`, and drops it at the end unless
-    /// --keep. Its journal mode is left alone unless --journal is given.
+    /// Use this database file instead of a temporary one. Each run works only
+    /// in a table it creates (`litepool_stress_<process>_<time>`, never one
+    /// that exists) and drops it at the end unless --keep. The journal mode
+    /// is left alone unless --journal is given.
     #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
 
-    /// Keep the `litepool_stress` table in --db at the end.
+    /// Keep each run's table in --db at the end (its name is printed).
     #[arg(long, requires = "db")]
     keep: bool,
+
+    /// Run the scaled workload in this many processes at once, on one file
+    /// (implies --no-tutorial).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    processes: u16,
 
     /// Strategies to run (repeat or comma-separate); default: all.
     #[arg(long, value_delimiter = ',', value_parser = strategy_name)]
@@ -54,6 +68,15 @@ struct Args {
     #[arg(long, value_enum)]
     journal: Option<Journal>,
 
+    /// Let writers go straight to SQLite's busy handler instead of taking
+    /// turns in litepool's write queue (for comparison).
+    #[arg(long)]
+    no_queue: bool,
+
+    /// PRAGMA synchronous for every connection.
+    #[arg(long, value_enum, default_value_t = Sync::Normal)]
+    synchronous: Sync,
+
     /// Connections in each pool.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pool_size: u16,
@@ -69,6 +92,29 @@ struct Args {
     /// Print results as JSON on standard output (no table, no progress bar).
     #[arg(long)]
     json: bool,
+
+    /// (Internal, for --processes) take part in the run whose table this is.
+    #[arg(long, hide = true, requires_all = ["db", "part"])]
+    join_run: Option<String>,
+
+    /// (Internal, for --processes) this process's part of the run.
+    #[arg(long, hide = true, requires = "join_run")]
+    part: Option<i64>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Sync {
+    Normal,
+    Full,
+}
+
+impl Sync {
+    fn mode(self) -> Synchronous {
+        match self {
+            Sync::Normal => Synchronous::Normal,
+            Sync::Full => Synchronous::Full,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -103,17 +149,54 @@ fn seconds(s: &str) -> std::result::Result<f64, String> {
 /// One line of the results table.
 struct Row {
     strategy: String,
-    scenario: &'static str,
+    scenario: String,
     journal: String,
     threads: usize,
-    measured: Measured,
+    writes: u64,
+    reads: u64,
+    errors: u64,
+    busy: u64,
+    elapsed: Duration,
+    p50: Duration,
+    p99: Duration,
+    over_1ms: u64,
+    longest_write: Duration,
+    verified: bool,
+    note: String,
+    first_error: Option<String>,
+}
+
+impl Row {
+    fn new(strategy: &str, scenario: String, journal: &str, threads: usize, m: &Measured) -> Row {
+        Row {
+            strategy: strategy.to_owned(),
+            scenario,
+            journal: journal.to_owned(),
+            threads,
+            writes: m.writes,
+            reads: m.reads,
+            errors: m.errors,
+            busy: m.busy,
+            elapsed: m.elapsed,
+            p50: m.latency.quantile(0.5),
+            p99: m.latency.quantile(0.99),
+            over_1ms: m.latency.over_1ms(),
+            longest_write: m.longest_write,
+            verified: m.verified,
+            note: m.verify_note.clone(),
+            first_error: m.first_error.clone(),
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let (Some(table), Some(part)) = (&args.join_run, args.part) {
+        return take_part(&args, table, part);
+    }
     match run(&args) {
         Ok(rows) => {
-            let all_verified = rows.iter().all(|r| r.measured.verified);
+            let all_verified = rows.iter().all(|r| r.verified);
             if args.json {
                 println!("{}", to_json(&rows));
             } else {
@@ -131,6 +214,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// The manager for `path` as the flags ask.
+fn manager(args: &Args, path: &Path, journal: Option<JournalMode>) -> SqliteManager {
+    let mut manager = SqliteManager::file(path).synchronous(args.synchronous.mode());
+    if args.no_queue {
+        manager = manager.without_write_queue();
+    }
+    match journal {
+        Some(mode) => manager.journal_mode(mode),
+        None => manager.keep_journal_mode(),
+    }
+}
+
+fn workload(args: &Args) -> Workload {
+    Workload {
+        threads: usize::from(args.threads),
+        ops: args.ops,
+        duration: args.seconds.map(Duration::from_secs_f64),
+        write_ratio: args.write_ratio,
+    }
+}
+
 fn run(args: &Args) -> Result<Vec<Row>> {
     let temp = match &args.db {
         Some(_) => None,
@@ -143,12 +247,7 @@ fn run(args: &Args) -> Result<Vec<Row>> {
         // which lets the WAL-only strategies run on it.
         (None, Some(db)) => current_journal_mode(db).filter(|mode| *mode == JournalMode::Wal),
     };
-    let workload = Workload {
-        threads: usize::from(args.threads),
-        ops: args.ops,
-        duration: args.seconds.map(Duration::from_secs_f64),
-        write_ratio: args.write_ratio,
-    };
+    let workload = workload(args);
 
     let mut rows = Vec::new();
     for strategy in strategies::<SqliteManager>() {
@@ -168,37 +267,229 @@ fn run(args: &Args) -> Result<Vec<Row>> {
             eprintln!("litepool: skipping {}: it needs WAL, and {why}", strategy.name);
             continue;
         }
-        let mut manager = SqliteManager::file(&path);
-        manager = match journal {
-            Some(mode) => manager.journal_mode(mode),
-            None => manager.keep_journal_mode(),
-        };
-        let access = (strategy.open)(manager, Sizing::pool_size(usize::from(args.pool_size)))?;
+        let access =
+            (strategy.open)(manager(args, &path, journal), Sizing::pool_size(usize::from(args.pool_size)))?;
         let journal_name: String =
             access.read(|c| Ok(c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?))?;
-        let mut push = |scenario, threads, measured| {
-            rows.push(Row {
-                strategy: strategy.name.to_owned(),
-                scenario,
-                journal: journal_name.clone(),
-                threads,
-                measured,
-            })
-        };
-        if !args.no_tutorial {
+        let mut runs = Vec::new();
+        if !args.no_tutorial && args.processes == 1 {
             let run = stress::prepare(&*access)?;
-            push("tutorial", 10, stress::tutorial(&*access, run)?);
+            let measured = stress::tutorial(&*access, &run);
+            runs.push(run);
+            rows.push(Row::new(strategy.name, "tutorial".into(), &journal_name, 10, &measured?));
         }
         let run = stress::prepare(&*access)?;
-        let measured = with_progress(args, strategy.name, &workload, |progress| {
-            stress::run(&*access, run, &workload, progress)
-        })?;
-        push("scaled", workload.threads, measured);
-        if args.db.is_some() && !args.keep {
-            stress::drop_table(&*access)?;
+        runs.push(run.clone());
+        if args.processes == 1 {
+            let measured = with_progress(args, strategy.name, &workload, |progress| {
+                stress::run(&*access, &run, &workload, progress)
+            })?;
+            rows.push(Row::new(strategy.name, "scaled".into(), &journal_name, workload.threads, &measured));
+        } else {
+            rows.extend(in_processes(args, strategy.name, &path, &journal_name, &*access, &run)?);
+        }
+        for run in &runs {
+            if args.keep {
+                eprintln!("litepool: kept table {} in {}", run.table, path.display());
+            } else {
+                stress::drop_run(&*access, run)?;
+            }
         }
     }
     Ok(rows)
+}
+
+/// Runs the scaled workload in `--processes` child processes on `path`,
+/// each taking its own part of `run`, then checks each part's rows against
+/// the writes that process acknowledged, and the file's integrity. One row
+/// per process, then one for the whole.
+fn in_processes(
+    args: &Args,
+    strategy: &str,
+    path: &Path,
+    journal: &str,
+    access: &stress::Sqlite,
+    run: &Run,
+) -> Result<Vec<Row>> {
+    let exe =
+        std::env::current_exe().map_err(|e| io_error("cannot find the stress tool's own executable", e))?;
+    let started = Instant::now();
+    let children: Vec<_> = (1..=i64::from(args.processes))
+        .map(|part| {
+            let mut child = std::process::Command::new(&exe);
+            child
+                .arg("--db")
+                .arg(path)
+                .args(["--strategy", strategy, "--journal", journal])
+                .args(["--synchronous", &format!("{:?}", args.synchronous).to_lowercase()])
+                .args(["--threads", &args.threads.to_string(), "--ops", &args.ops.to_string()])
+                .args(["--write-ratio", &args.write_ratio.to_string()])
+                .args(["--pool-size", &args.pool_size.to_string()])
+                .args(["--join-run", &run.table, "--part", &part.to_string()])
+                .stdout(std::process::Stdio::piped());
+            if let Some(seconds) = args.seconds {
+                child.args(["--seconds", &seconds.to_string()]);
+            }
+            if args.no_queue {
+                child.arg("--no-queue");
+            }
+            child.spawn().map(|c| (part, c)).map_err(|e| io_error("cannot start a child process", e))
+        })
+        .collect::<Result<_>>()?;
+    let mut rows = Vec::new();
+    let mut total = Measured::default();
+    for (part, child) in children {
+        let output = child.wait_with_output().map_err(|e| io_error("cannot wait for a child process", e))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let reported = stdout.lines().find_map(|l| l.strip_prefix(PART_LINE)).and_then(PartReport::parse);
+        let stored = stress::stored(access, run, part)?;
+        let scenario = format!("process {part}/{}", args.processes);
+        let row = match reported {
+            Some(report) => report.row(strategy, scenario, journal, usize::from(args.threads), stored),
+            None => {
+                let note =
+                    format!("the process ended ({}) without reporting; {stored} rows stored", output.status);
+                let m = Measured { verify_note: note, ..Measured::default() };
+                Row::new(strategy, scenario, journal, usize::from(args.threads), &m)
+            }
+        };
+        total.writes += row.writes;
+        total.reads += row.reads;
+        total.errors += row.errors;
+        total.busy += row.busy;
+        total.longest_write = total.longest_write.max(row.longest_write);
+        if !row.verified {
+            total.verify_note = format!("process {part}: {}", row.note);
+        }
+        rows.push(row);
+    }
+    let stored_total: i64 =
+        (1..=i64::from(args.processes)).map(|part| stress::stored(access, run, part)).sum::<Result<_>>()?;
+    let integrity = stress::integrity_check(access)?;
+    let mut problems = Vec::new();
+    if stored_total as u64 != total.writes {
+        problems.push(format!("{stored_total} rows stored, {} acknowledged", total.writes));
+    }
+    if integrity != "ok" {
+        problems.push(format!("integrity_check: {integrity}"));
+    }
+    if !total.verify_note.is_empty() {
+        problems.push(std::mem::take(&mut total.verify_note));
+    }
+    total.elapsed = started.elapsed();
+    total.verified = problems.is_empty();
+    total.verify_note = problems.join("; ");
+    let mut whole = Row::new(strategy, format!("{} processes", args.processes), journal, 0, &total);
+    whole.threads = usize::from(args.threads) * usize::from(args.processes);
+    // The whole's latencies are the worst process's.
+    whole.p50 = rows.iter().map(|r| r.p50).max().unwrap_or_default();
+    whole.p99 = rows.iter().map(|r| r.p99).max().unwrap_or_default();
+    whole.over_1ms = rows.iter().map(|r| r.over_1ms).sum();
+    rows.push(whole);
+    Ok(rows)
+}
+
+/// The line a child process reports its part on.
+const PART_LINE: &str = "LITEPOOL-PART ";
+
+/// What a child process measured, as it reports it on one line.
+struct PartReport {
+    fields: Vec<(String, String)>,
+}
+
+impl PartReport {
+    fn line(m: &Measured) -> String {
+        format!(
+            "{PART_LINE}writes={} reads={} errors={} busy={} seconds={:.6} p50_us={:.1} p99_us={:.1} over_1ms={} \
+             longest_write_us={:.1} first_error={}",
+            m.writes,
+            m.reads,
+            m.errors,
+            m.busy,
+            m.elapsed.as_secs_f64(),
+            m.latency.quantile(0.5).as_secs_f64() * 1e6,
+            m.latency.quantile(0.99).as_secs_f64() * 1e6,
+            m.latency.over_1ms(),
+            m.longest_write.as_secs_f64() * 1e6,
+            m.first_error.as_deref().unwrap_or("").replace('\n', " "),
+        )
+    }
+
+    fn parse(line: &str) -> Option<PartReport> {
+        let (head, first_error) = line.split_once(" first_error=")?;
+        let mut fields: Vec<(String, String)> = head
+            .split(' ')
+            .map(|kv| kv.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+            .collect::<Option<_>>()?;
+        fields.push(("first_error".into(), first_error.to_owned()));
+        Some(PartReport { fields })
+    }
+
+    fn get(&self, key: &str) -> f64 {
+        self.fields.iter().find(|(k, _)| k == key).and_then(|(_, v)| v.parse().ok()).unwrap_or(f64::NAN)
+    }
+
+    fn row(&self, strategy: &str, scenario: String, journal: &str, threads: usize, stored: i64) -> Row {
+        let micros = |key| Duration::from_secs_f64(self.get(key).max(0.0) / 1e6);
+        let count = |key| self.get(key) as u64;
+        let first_error = self.fields.iter().find(|(k, _)| k == "first_error").map(|(_, v)| v.clone());
+        let mut problems = Vec::new();
+        if stored as u64 != count("writes") {
+            problems.push(format!("{stored} rows stored, {} acknowledged", count("writes")));
+        }
+        if count("errors") > 0 {
+            problems.push(format!("{} operations failed ({} busy)", count("errors"), count("busy")));
+        }
+        Row {
+            strategy: strategy.to_owned(),
+            scenario,
+            journal: journal.to_owned(),
+            threads,
+            writes: count("writes"),
+            reads: count("reads"),
+            errors: count("errors"),
+            busy: count("busy"),
+            elapsed: Duration::from_secs_f64(self.get("seconds").max(0.0)),
+            p50: micros("p50_us"),
+            p99: micros("p99_us"),
+            over_1ms: count("over_1ms"),
+            longest_write: micros("longest_write_us"),
+            verified: problems.is_empty(),
+            note: problems.join("; "),
+            first_error: first_error.filter(|e| !e.is_empty()),
+        }
+    }
+}
+
+/// A child process's whole job: take part `part` in the run whose table is
+/// `table`, and report what it measured on one line. The parent checks it.
+fn take_part(args: &Args, table: &str, part: i64) -> ExitCode {
+    let outcome = (|| {
+        let path = args.db.as_deref().expect("clap requires --db with --join-run");
+        let journal = args.journal.map(|j| match j {
+            Journal::Wal => JournalMode::Wal,
+            Journal::Delete => JournalMode::Delete,
+        });
+        let name = args.strategy.first().map(String::as_str);
+        let strategy =
+            strategies::<SqliteManager>().into_iter().find(|s| Some(s.name) == name).ok_or_else(|| {
+                litepool::Error::new(litepool::ErrorKind::Config, "--join-run needs one --strategy")
+            })?;
+        let access =
+            (strategy.open)(manager(args, path, journal), Sizing::pool_size(usize::from(args.pool_size)))?;
+        let run = stress::join(&*access, table, part)?;
+        stress::run(&*access, &run, &workload(args), &AtomicU64::new(0))
+    })();
+    match outcome {
+        Ok(measured) => {
+            println!("{}", PartReport::line(&measured));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("litepool (process {part}): {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// An I/O error as a litepool error that says what failed.
@@ -271,7 +562,7 @@ fn per_second(n: u64, elapsed: Duration) -> f64 {
 
 fn print_table(rows: &[Row]) {
     println!(
-        "{:<11} {:<9} {:<7} {:>7} {:>9} {:>10} {:>10} {:>9} {:>9} {:>6} {:>8}",
+        "{:<11} {:<13} {:<7} {:>7} {:>9} {:>10} {:>10} {:>9} {:>9} {:>10} {:>6} {:>5} {:>8}",
         "strategy",
         "scenario",
         "journal",
@@ -281,29 +572,32 @@ fn print_table(rows: &[Row]) {
         "reads/s",
         "p50",
         "p99",
+        "max write",
         "errors",
+        "busy",
         "verified"
     );
     for r in rows {
-        let m = &r.measured;
         println!(
-            "{:<11} {:<9} {:<7} {:>7} {:>9} {:>10.0} {:>10.0} {:>9.1?} {:>9.1?} {:>6} {:>8}",
+            "{:<11} {:<13} {:<7} {:>7} {:>9} {:>10.0} {:>10.0} {:>9.1?} {:>9.1?} {:>10.1?} {:>6} {:>5} {:>8}",
             r.strategy,
             r.scenario,
             r.journal,
             r.threads,
-            m.writes + m.reads + m.errors,
-            per_second(m.writes, m.elapsed),
-            per_second(m.reads, m.elapsed),
-            m.latency.quantile(0.5),
-            m.latency.quantile(0.99),
-            m.errors,
-            if m.verified { "yes" } else { "NO" }
+            r.writes + r.reads + r.errors,
+            per_second(r.writes, r.elapsed),
+            per_second(r.reads, r.elapsed),
+            r.p50,
+            r.p99,
+            r.longest_write,
+            r.errors,
+            r.busy,
+            if r.verified { "yes" } else { "NO" }
         );
     }
-    for r in rows.iter().filter(|r| !r.measured.verified) {
-        println!("{} / {}: NOT verified: {}", r.strategy, r.scenario, r.measured.verify_note);
-        if let Some(e) = &r.measured.first_error {
+    for r in rows.iter().filter(|r| !r.verified) {
+        println!("{} / {}: NOT verified: {}", r.strategy, r.scenario, r.note);
+        if let Some(e) = &r.first_error {
             println!("  first error: {e}");
         }
     }
@@ -329,26 +623,28 @@ fn to_json(rows: &[Row]) -> String {
     let items: Vec<String> = rows
         .iter()
         .map(|r| {
-            let m = &r.measured;
             format!(
                 "{{\"strategy\":{},\"scenario\":{},\"journal\":{},\"threads\":{},\"writes\":{},\"reads\":{},\
-                 \"errors\":{},\"seconds\":{:.6},\"writes_per_s\":{:.1},\"reads_per_s\":{:.1},\
-                 \"p50_us\":{:.1},\"p99_us\":{:.1},\"over_1ms\":{},\"verified\":{},\"problems\":{}}}",
+                 \"errors\":{},\"busy\":{},\"seconds\":{:.6},\"writes_per_s\":{:.1},\"reads_per_s\":{:.1},\
+                 \"p50_us\":{:.1},\"p99_us\":{:.1},\"over_1ms\":{},\"longest_write_us\":{:.1},\
+                 \"verified\":{},\"problems\":{}}}",
                 json_string(&r.strategy),
-                json_string(r.scenario),
+                json_string(&r.scenario),
                 json_string(&r.journal),
                 r.threads,
-                m.writes,
-                m.reads,
-                m.errors,
-                m.elapsed.as_secs_f64(),
-                per_second(m.writes, m.elapsed),
-                per_second(m.reads, m.elapsed),
-                m.latency.quantile(0.5).as_secs_f64() * 1e6,
-                m.latency.quantile(0.99).as_secs_f64() * 1e6,
-                m.latency.over_1ms(),
-                m.verified,
-                json_string(&m.verify_note),
+                r.writes,
+                r.reads,
+                r.errors,
+                r.busy,
+                r.elapsed.as_secs_f64(),
+                per_second(r.writes, r.elapsed),
+                per_second(r.reads, r.elapsed),
+                r.p50.as_secs_f64() * 1e6,
+                r.p99.as_secs_f64() * 1e6,
+                r.over_1ms,
+                r.longest_write.as_secs_f64() * 1e6,
+                r.verified,
+                json_string(&r.note),
             )
         })
         .collect();
