@@ -189,9 +189,9 @@ pub fn stored(access: &Sqlite, run: &Run, part: i64) -> Result<i64> {
 /// workload that ran but failed the check returns `Ok` with
 /// `verified == false` and the reason.
 pub fn check(access: &Sqlite, workload: &Workload) -> Result<Measured> {
-    let run_id = prepare(access)?;
-    let measured = run(access, &run_id, workload, &AtomicU64::new(0));
-    drop_run(access, &run_id)?;
+    let run = prepare(access)?;
+    let measured = self::run(access, &run, workload, &AtomicU64::new(0));
+    drop_run(access, &run)?;
     measured
 }
 

@@ -1,5 +1,6 @@
 //! The stress tool (`cargo run --release`) from the outside: its exit
-//! statuses, its JSON, and that `--db` leaves the user's tables alone. The
+//! statuses, its JSON, `--processes`, and that `--db` leaves the user's
+//! tables alone. The
 //! strategies come from `litepool::strategies`, so a new strategy's rows are
 //! checked here without an edit.
 
@@ -101,29 +102,51 @@ fn an_unwritable_db_path_reports_the_open_error() {
     assert!(err.contains("cannot open database") && err.contains("check that the directory exists"), "{err}");
 }
 
-/// `--db` works only in `litepool_stress`, drops it at the end, leaves the
-/// user's own tables and journal mode alone; `--keep` keeps it.
+/// The tables in `path`, by name.
+fn tables(path: &std::path::Path) -> Vec<String> {
+    let conn = Connection::open(path).unwrap();
+    let mut stmt = conn.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").unwrap();
+    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+}
+
+/// A database of the user's, with a table named as the tool's own table
+/// once was (`litepool_stress`) and one named as its tables are now.
+fn users_database(path: &std::path::Path) {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE mine (x); INSERT INTO mine VALUES (42);
+         CREATE TABLE litepool_stress (note TEXT); INSERT INTO litepool_stress VALUES ('the user''s row');
+         CREATE TABLE litepool_stress_1_2_3 (y); INSERT INTO litepool_stress_1_2_3 VALUES (7);",
+    )
+    .unwrap();
+}
+
+/// What `users_database` wrote is all there, and nothing else.
+fn assert_users_data_intact(path: &std::path::Path) {
+    assert_eq!(tables(path), ["litepool_stress", "litepool_stress_1_2_3", "mine"]);
+    let conn = Connection::open(path).unwrap();
+    let x: i64 = conn.query_row("SELECT x FROM mine", [], |r| r.get(0)).unwrap();
+    let note: String = conn.query_row("SELECT note FROM litepool_stress", [], |r| r.get(0)).unwrap();
+    let y: i64 = conn.query_row("SELECT y FROM litepool_stress_1_2_3", [], |r| r.get(0)).unwrap();
+    assert_eq!((x, note.as_str(), y), (42, "the user's row", 7));
+    let count: i64 = conn.query_row("SELECT count(*) FROM litepool_stress", [], |r| r.get(0)).unwrap();
+    assert_eq!(count, 1, "the tool wrote into the user's table");
+}
+
+/// `--db` works only in tables it creates, and drops only those: the
+/// user's tables survive, even one named `litepool_stress` (the tool's
+/// table before each run had its own, which a default run used and then
+/// dropped), and the user's journal mode is left alone; `--keep` keeps the
+/// run's tables and says which.
 #[test]
-fn db_mode_leaves_other_tables_alone_and_drops_its_own() {
+fn db_mode_never_touches_a_table_it_did_not_create() {
     let db = TempDb::new();
     let path = db.path("mine.db");
-    {
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch("CREATE TABLE mine (x); INSERT INTO mine VALUES (42);").unwrap();
-    }
+    users_database(&path);
     let out = litepool(&["--db", path.to_str().unwrap(), "--ops", "100", "--strategy", any_journal()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_users_data_intact(&path);
     let conn = Connection::open(&path).unwrap();
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(tables, ["mine"]);
-    let x: i64 = conn.query_row("SELECT x FROM mine", [], |r| r.get(0)).unwrap();
-    assert_eq!(x, 42);
     let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "delete", "the user's journal mode was changed");
     drop(conn);
@@ -142,9 +165,91 @@ fn db_mode_leaves_other_tables_alone_and_drops_its_own() {
     let out =
         litepool(&["--db", path.to_str().unwrap(), "--ops", "50", "--strategy", any_journal(), "--keep"]);
     assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let kept: Vec<String> =
+        tables(&path).into_iter().filter(|t| stderr.contains(&format!("kept table {t} "))).collect();
+    assert_eq!(kept.len(), 2, "the tutorial's and the scaled run's tables, named on stderr: {stderr}");
     let conn = Connection::open(&path).unwrap();
-    let kept: i64 = conn.query_row("SELECT COUNT(*) FROM litepool_stress", [], |r| r.get(0)).unwrap();
-    assert!(kept > 0);
+    for table in &kept {
+        let rows: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).unwrap();
+        assert!(rows > 0, "{table} is empty");
+    }
+}
+
+/// `--processes` runs several processes on the user's file at once: every
+/// process's part and the whole are verified, one row each, and the user's
+/// data survives every run finishing.
+#[test]
+fn processes_share_one_file_and_leave_the_users_data_alone() {
+    let db = TempDb::new();
+    let path = db.path("shared.db");
+    users_database(&path);
+    for strategy in listed() {
+        let out = litepool(&[
+            "--db",
+            path.to_str().unwrap(),
+            "--journal",
+            "wal",
+            "--processes",
+            "3",
+            "--threads",
+            "2",
+            "--ops",
+            "100",
+            "--write-ratio",
+            "1",
+            "--strategy",
+            strategy.name,
+            "--json",
+        ]);
+        let text = stdout(&out);
+        assert!(out.status.success(), "{}: {text}{}", strategy.name, String::from_utf8_lossy(&out.stderr));
+        for scenario in ["process 1/3", "process 2/3", "process 3/3", "3 processes"] {
+            let row = text
+                .split("},{")
+                .find(|r| r.contains(&format!("\"scenario\":\"{scenario}\"")))
+                .unwrap_or_else(|| panic!("{}: no {scenario} row in {text}", strategy.name));
+            assert!(row.contains("\"verified\":true"), "{}: {row}", strategy.name);
+        }
+        assert!(
+            text.contains("\"writes\":600,"),
+            "{}: the whole is not 3 × 2 × 100 writes: {text}",
+            strategy.name
+        );
+        assert_users_data_intact(&path);
+    }
+}
+
+/// The internal flag that makes a process take part in a run refuses a
+/// table the tool did not make, with an error that says so, and writes
+/// nothing.
+#[test]
+fn a_process_refuses_to_join_a_table_the_tool_did_not_make() {
+    let db = TempDb::new();
+    let path = db.path("join.db");
+    users_database(&path);
+    for table in
+        ["mine", "litepool_stress", "litepool_stress_1_2_3; DROP TABLE mine", "litepool_stress_9_9_9"]
+    {
+        let out = litepool(&[
+            "--db",
+            path.to_str().unwrap(),
+            "--strategy",
+            any_journal(),
+            "--join-run",
+            table,
+            "--part",
+            "1",
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{table}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("is not a stress run's table")
+                || err.contains("does not exist or holds no preloaded rows"),
+            "{table}: {err}"
+        );
+    }
+    assert_users_data_intact(&path);
 }
 
 /// `--seconds` runs for a duration and still verifies, every strategy.
