@@ -9,7 +9,10 @@
 //! 2. `writes`: T threads each inserting rows (WAL, `synchronous = NORMAL`),
 //!    every litepool strategy and r2d2, beside **one connection inserting
 //!    the same rows from one thread**: the single-writer limit, since SQLite
-//!    admits one writer at a time.
+//!    admits one writer at a time. Each strategy runs twice: as it is, and
+//!    `-unqueued` (`SqliteManager::without_write_queue`, its writers going
+//!    straight to SQLite's busy handler as before the write queue), so the
+//!    queue's cost or gain is a ratio from one run.
 //! 3. `read_mix`: 90 % point reads, 10 % inserts, every strategy and r2d2,
 //!    beside one connection doing the same operations from one thread.
 //!
@@ -220,15 +223,23 @@ fn manager(path: &Path) -> SqliteManager {
     SqliteManager::file(path).synchronous(Synchronous::Normal)
 }
 
-/// Every subject for the SQL groups, sized for `threads`.
-fn subjects(path: &Path, threads: usize) -> Vec<(String, Subject)> {
-    let mut out: Vec<(String, Subject)> = strategies::<SqliteManager>()
-        .into_iter()
-        .map(|s| {
-            let access = (s.open)(manager(path), Sizing::pool_size(threads.max(2))).unwrap();
-            (s.name.to_owned(), Subject::Litepool(Arc::new(access)))
-        })
-        .collect();
+/// The suffix of a strategy opened without the write queue: its writers go
+/// straight to SQLite's busy handler, as before the queue existed.
+const UNQUEUED: &str = "-unqueued";
+
+/// Every subject for the SQL groups, sized for `threads`; with `unqueued`,
+/// each strategy also without its write queue, for the before and after.
+fn subjects(path: &Path, threads: usize, unqueued: bool) -> Vec<(String, Subject)> {
+    let mut out: Vec<(String, Subject)> = Vec::new();
+    for s in strategies::<SqliteManager>() {
+        let sizing = Sizing::pool_size(threads.max(2));
+        let access = (s.open)(manager(path), sizing).unwrap();
+        out.push((s.name.to_owned(), Subject::Litepool(Arc::new(access))));
+        if unqueued {
+            let access = (s.open)(manager(path).without_write_queue(), sizing).unwrap();
+            out.push((format!("{}{UNQUEUED}", s.name), Subject::Litepool(Arc::new(access))));
+        }
+    }
     let size = threads.max(2) as u32;
     out.push(("r2d2".to_owned(), Subject::R2d2(r2d2_pool(path, size, true))));
     out.push(("r2d2-no-test".to_owned(), Subject::R2d2(r2d2_pool(path, size, false))));
@@ -303,7 +314,7 @@ fn sql_group(
                 })
             });
         }
-        for (name, subject) in subjects(&path, threads) {
+        for (name, subject) in subjects(&path, threads, group_name == "writes") {
             let id = format!("{group_name}/{name}/{threads}");
             group.bench_function(BenchmarkId::new(&name, threads), |b| {
                 b.iter_custom(|iters| {
@@ -435,7 +446,15 @@ fn summary() -> String {
             // The transaction statements alone, on the single connection.
             out.push_str(&ratio_row(group, "single-immediate"));
         }
-        for &name in &names {
+        let listed: Vec<String> = names
+            .iter()
+            .flat_map(|&name| {
+                let queued = strategies::<SqliteManager>().iter().any(|s| s.name == name);
+                let unqueued = (group == "writes" && queued).then(|| format!("{name}{UNQUEUED}"));
+                std::iter::once(name.to_owned()).chain(unqueued)
+            })
+            .collect();
+        for name in &listed {
             out.push_str(&ratio_row(group, name));
         }
         let single: Vec<String> = THREADS
@@ -451,7 +470,7 @@ fn summary() -> String {
             header("strategy")
         ));
         let tails = TAILS.lock().unwrap();
-        for name in std::iter::once("single").chain(names.iter().copied()) {
+        for name in std::iter::once("single").chain(listed.iter().map(String::as_str)) {
             let mut row = format!("| {name} |");
             for t in THREADS {
                 match tails.get(&format!("{group}/{name}/{t}")) {
@@ -463,6 +482,27 @@ fn summary() -> String {
             out.push('\n');
         }
         out.push('\n');
+        if group == "writes" {
+            out.push_str(&format!(
+                "Write throughput with the write queue / without it (the same strategy, same run):\n\n{}",
+                header("strategy")
+            ));
+            for s in strategies::<SqliteManager>() {
+                let mut row = format!("| {} |", s.name);
+                for t in THREADS {
+                    match (
+                        median_ns(&format!("writes/{}{UNQUEUED}/{t}", s.name)),
+                        median_ns(&format!("writes/{}/{t}", s.name)),
+                    ) {
+                        (Some(before), Some(after)) => row.push_str(&format!(" {:.2} |", before / after)),
+                        _ => row.push_str(" – |"),
+                    }
+                }
+                out.push_str(&row);
+                out.push('\n');
+            }
+            out.push('\n');
+        }
     }
     out.push_str(&format!(
         "Checkout (get + return, no SQL), ns per checkout (median):\n\n{}",

@@ -386,8 +386,10 @@ fn a_busy_timeout_does_not_stop_database_is_locked_but_the_write_queue_does() {
     assert_eq!(support::item_ids(&raw_path).len(), raw_acked, "raw: stored rows differ from acknowledged");
 
     let queued_path = db.path("queued.db");
-    let per_thread =
-        PerThread::new(SqliteManager::file(&queued_path).journal_mode(JournalMode::Delete)).unwrap();
+    let per_thread = PerThread::new(
+        SqliteManager::file(&queued_path).journal_mode(JournalMode::Delete).synchronous(Synchronous::Full),
+    )
+    .unwrap();
     create_items(&per_thread).unwrap();
     let (acked, busy, longest) = racing_writers(THREADS, WRITES, &|_, id| {
         per_thread.write(|c| Ok(c.execute("INSERT INTO items VALUES (?1, 0)", [id]).map(drop)?))
