@@ -190,18 +190,21 @@ impl WriteQueue {
     }
 
     /// Whether a writer arriving now may take the turn: it is free, and
-    /// either nobody waits or the head has been overtaken fewer than `bound`
-    /// times and for less than [`FAIR_AFTER`].
+    /// nobody waits or the head of the line is not yet due.
     fn may_take(&self, line: &Line) -> bool {
-        if line.held || line.handed_to.is_some() {
-            return false;
-        }
-        match line.waiting.front() {
-            None => true,
-            Some(head) => {
-                line.overtaken < self.bound && !head.head_since.is_some_and(|t| has_elapsed(t, FAIR_AFTER))
-            }
-        }
+        !line.held && line.handed_to.is_none() && (line.waiting.is_empty() || !self.head_is_due(line))
+    }
+
+    /// Whether the head of the line has been overtaken `bound` times, or has
+    /// waited [`FAIR_AFTER`], since it became the head: then the turn is
+    /// handed to it.
+    fn head_is_due(&self, line: &Line) -> bool {
+        line.overtaken >= self.bound
+            || line
+                .waiting
+                .front()
+                .and_then(|head| head.head_since)
+                .is_some_and(|t| has_elapsed(t, FAIR_AFTER))
     }
 
     /// The turn's holder is done: hand the turn to the head of the line if
@@ -210,8 +213,8 @@ impl WriteQueue {
     fn release(&self) {
         let mut line = self.line.lock();
         line.held = false;
+        let due = self.head_is_due(&line);
         let Some(head) = line.waiting.front() else { return };
-        let due = line.overtaken >= self.bound || head.head_since.is_some_and(|t| has_elapsed(t, FAIR_AFTER));
         head.wake.notify_one();
         if due {
             let head = line.waiting.pop_front().expect("the head was just seen");

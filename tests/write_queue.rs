@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use litepool::{AccessExt, JournalMode, Manager, Sizing, SqliteManager, strategies};
 use rusqlite::Connection;
-use support::{Sqlite, TempDb, count_items, create_items, integrity_check, wait_until};
+use support::{Sqlite, StopOnDrop, TempDb, count_items, create_items, integrity_check, wait_until};
 
 /// What one strategy's writers saw.
 struct Waits {
@@ -216,6 +216,8 @@ fn a_wait_past_the_busy_timeout_fails_busy_and_says_why() {
         let flags = [AtomicBool::new(false), AtomicBool::new(true)];
         let release = &flags[1];
         thread::scope(|s| {
+            // Lets the holder go even if an assertion below fails.
+            let _stop = StopOnDrop(release);
             let holding = hold_the_turn(s, &*holder, &flags);
             let err = waiter.write(|_| Ok(())).expect_err("the turn is held for longer than the timeout");
             release.store(false, Ordering::SeqCst);
@@ -242,6 +244,8 @@ fn close_fails_its_own_waiters_and_no_one_elses() {
         let flags = [AtomicBool::new(false), AtomicBool::new(true)];
         let release = &flags[1];
         thread::scope(|s| {
+            // Lets the holder go even if an assertion below fails.
+            let _stop = StopOnDrop(release);
             let holding = hold_the_turn(s, &*holder, &flags);
             let waiter = s.spawn(|| closing.write(|_| Ok(())));
             wait_until("the writer to queue", || queue.waiting() == 1);

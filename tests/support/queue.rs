@@ -273,31 +273,39 @@ pub fn close_wakes_and_fails_its_waiters<L: Line>(make: Make<L>) {
 
 /// `close` racing with the release of the turn: the closed strategy's
 /// waiter gets a turn or a closed error, and another strategy's waiter
-/// behind it still gets its turn.
+/// behind it still gets its turn. Run twice: with one overtake allowed (the
+/// release frees the turn and wakes the closed waiter, which leaves) and
+/// strictly first in, first out (the release hands the turn to the closed
+/// waiter, which must pass it on).
 pub fn close_racing_with_release_strands_nobody<L: Line>(make: Make<L>) {
-    model(make, BOUND, "close_racing_with_release_strands_nobody", 3, |line| {
-        let holder = line.seat(true);
-        let held = holder.turn().expect("the first writer gets its turn");
-        let closing = Arc::new(line.seat(true));
-        let closed_waiter = {
-            let closing = closing.clone();
-            thread::spawn(move || match closing.turn() {
-                Ok(turn) => drop(turn),
-                Err(e) => assert!(e.is_closed(), "{e}"),
-            })
-        };
-        until_waiting(&*line, 1);
-        let other = {
-            let line = line.clone();
-            thread::spawn(move || drop(line.seat(true).turn().expect("another strategy's writer goes on")))
-        };
-        until_waiting(&*line, 2);
-        let closer = thread::spawn(move || closing.close());
-        drop(held);
-        closer.join().unwrap();
-        closed_waiter.join().unwrap();
-        other.join().unwrap();
-    });
+    for (bound, how) in [(BOUND, "freed"), (0, "handed over")] {
+        let property = format!("close_racing_with_release_strands_nobody ({how})");
+        model(make, bound, &property, 3, |line| {
+            let holder = line.seat(true);
+            let held = holder.turn().expect("the first writer gets its turn");
+            let closing = Arc::new(line.seat(true));
+            let closed_waiter = {
+                let closing = closing.clone();
+                thread::spawn(move || match closing.turn() {
+                    Ok(turn) => drop(turn),
+                    Err(e) => assert!(e.is_closed(), "{e}"),
+                })
+            };
+            until_waiting(&*line, 1);
+            let other = {
+                let line = line.clone();
+                thread::spawn(move || {
+                    drop(line.seat(true).turn().expect("another strategy's writer goes on"))
+                })
+            };
+            until_waiting(&*line, 2);
+            let closer = thread::spawn(move || closing.close());
+            drop(held);
+            closer.join().unwrap();
+            closed_waiter.join().unwrap();
+            other.join().unwrap();
+        });
+    }
 }
 
 /// A property, run over planted lines.
@@ -340,10 +348,13 @@ pub enum QueueBug {
     /// A waiter that leaves from the head of the line while the turn is
     /// free does not wake the writer behind it.
     LeaveWithoutWakingNext,
+    /// A closed strategy's waiter that was handed the turn fails without
+    /// passing it on.
+    ClosedWaiterKeepsHandedTurn,
 }
 
 impl QueueBug {
-    pub const ALL: [(&'static str, QueueBug); 8] = [
+    pub const ALL: [(&'static str, QueueBug); 9] = [
         ("take-while-held", QueueBug::TakeWhileHeld),
         ("lifo", QueueBug::Lifo),
         ("unbounded-overtaking", QueueBug::UnboundedOvertaking),
@@ -352,6 +363,7 @@ impl QueueBug {
         ("no-release-on-panic", QueueBug::NoReleaseOnPanic),
         ("close-wakes-nobody", QueueBug::CloseWakesNobody),
         ("leave-without-waking-next", QueueBug::LeaveWithoutWakingNext),
+        ("closed-waiter-keeps-handed-turn", QueueBug::ClosedWaiterKeepsHandedTurn),
     ];
 
     pub fn named(name: &str) -> QueueBug {
@@ -480,7 +492,10 @@ impl Seat for PlantedSeat {
                 line.handed_to = None;
                 if self.closed.load(Ordering::Acquire) {
                     drop(line);
-                    drop(got());
+                    let turn = got();
+                    if bug == QueueBug::ClosedWaiterKeepsHandedTurn {
+                        std::mem::forget(turn);
+                    }
                     return closed();
                 }
                 return got();
