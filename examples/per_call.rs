@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use litepool::stress::{self, Measured, Workload};
 use litepool::{
-    Access, Connections, Error, JournalMode, Manager, Result, SqliteManager, State, Strategy, Work,
+    Access, Connections, Error, JournalMode, Manager, Result, SqliteManager, State, Strategy, Work, Writers,
 };
 use litepool::{connect, prepare, read_on, write_on};
 
@@ -27,12 +27,16 @@ struct PerCall<M: Manager> {
     manager: M,
     running: AtomicUsize,
     closed: AtomicBool,
+    /// Its place in the file's write queue: its writers take turns with
+    /// every other writer to the file in this process.
+    writers: Writers,
 }
 
 impl<M: Manager> PerCall<M> {
     fn open(manager: M) -> Result<PerCall<M>> {
         prepare(&manager)?;
-        Ok(PerCall { manager, running: AtomicUsize::new(0), closed: AtomicBool::new(false) })
+        let writers = Writers::new(&manager, "per-call strategy");
+        Ok(PerCall { manager, running: AtomicUsize::new(0), closed: AtomicBool::new(false), writers })
     }
 
     /// Its entry for anything that takes a strategy from litepool's list.
@@ -75,6 +79,7 @@ impl<M: Manager> Access for PerCall<M> {
     }
 
     fn write_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
+        let _turn = self.writers.turn().map_err(|e| self.manager.explain(e))?;
         self.call(|conn| write_on(&self.manager, conn, work))
     }
 
@@ -84,6 +89,7 @@ impl<M: Manager> Access for PerCall<M> {
 
     fn close(&self) {
         self.closed.store(true, Ordering::Release);
+        self.writers.close();
     }
 }
 

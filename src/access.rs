@@ -36,20 +36,22 @@ pub type Work<'a, C> = &'a mut dyn FnMut(&C) -> Result<()>;
 /// # Writing a strategy outside litepool
 ///
 /// One connection behind a `std` mutex, from the shared paths: the open
-/// path explains its errors, the write path commits only what the work did
-/// in one transaction, and the return path resets the connection and keeps
-/// the strategy usable whatever the manager's callbacks do. Then the
+/// path explains its errors, a write first takes its turn in the file's
+/// write queue ([`Writers`](crate::Writers)) and commits only what the work
+/// did in one transaction, and the return path resets the connection and
+/// keeps the strategy usable whatever the manager's callbacks do. Then the
 /// stress engine checks it on a real file.
 ///
 /// ```
 /// use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 /// use std::sync::{Mutex, PoisonError};
-/// use litepool::{Access, Connections, Error, Manager, Result, Reuse, State, Strategy, Work};
+/// use litepool::{Access, Connections, Error, Manager, Result, Reuse, State, Strategy, Work, Writers};
 /// use litepool::{SqliteManager, check_return, connect, prepare, read_on, resume_panic, write_on};
 ///
 /// struct OneConnection<M: Manager> {
 ///     manager: M,
 ///     slot: Mutex<Slot<M::Connection>>,
+///     writers: Writers,
 /// }
 ///
 /// struct Slot<C> {
@@ -61,7 +63,8 @@ pub type Work<'a, C> = &'a mut dyn FnMut(&C) -> Result<()>;
 ///     fn open(manager: M) -> Result<Self> {
 ///         prepare(&manager)?;
 ///         let conn = connect(&manager)?;
-///         Ok(OneConnection { manager, slot: Mutex::new(Slot { conn: Some(conn), closed: false }) })
+///         let writers = Writers::new(&manager, "one connection");
+///         Ok(OneConnection { manager, slot: Mutex::new(Slot { conn: Some(conn), closed: false }), writers })
 ///     }
 ///
 ///     fn run(&self, path: impl FnOnce(&M, &M::Connection) -> Result<()>) -> Result<()> {
@@ -97,12 +100,16 @@ pub type Work<'a, C> = &'a mut dyn FnMut(&C) -> Result<()>;
 ///         self.run(|manager, conn| read_on(manager, conn, work))
 ///     }
 ///     fn write_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
+///         // The turn before the lock: readers never wait behind a queued writer.
+///         let _turn = self.writers.turn().map_err(|e| self.manager.explain(e))?;
 ///         self.run(|manager, conn| write_on(manager, conn, work))
 ///     }
 ///     fn state(&self) -> State { State::new(0, 0, 0) }
 ///     fn close(&self) {
 ///         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
 ///         (slot.closed, slot.conn) = (true, None);
+///         drop(slot);
+///         self.writers.close();
 ///     }
 /// }
 ///

@@ -10,8 +10,11 @@
 //! | [`Locked`] | one connection behind a mutex | `src/locked.rs` |
 //! | [`SplitPool`] | one writer behind a mutex, a pool of read-only readers (WAL) | `src/split.rs` |
 //!
-//! Every strategy's write path runs in `BEGIN IMMEDIATE`, and none ever hands
-//! a thread a connection in the middle of someone else's transaction.
+//! Every strategy's write path first takes its turn in the database file's
+//! [`WriteQueue`] (one per file per process, so writers take turns in
+//! arrival order instead of polling in SQLite's busy handler), then runs in
+//! `BEGIN IMMEDIATE`; none ever hands a thread a connection in the middle of
+//! someone else's transaction.
 //! All locking goes through `src/sync.rs`, which is `parking_lot` normally and
 //! `loom` under `RUSTFLAGS="--cfg loom"`; see `ARCHITECTURE.md`.
 //!

@@ -80,6 +80,9 @@ struct Waiter {
     ticket: u64,
     /// When it became the head of the line (`None` until then).
     head_since: Option<Instant>,
+    /// Whether it was woken and has not yet looked: a release that frees
+    /// the turn need not wake it again (saving a system call per overtake).
+    woken: bool,
     /// Its own condition variable: a release wakes exactly the writer it
     /// concerns, not the whole line.
     wake: Arc<Condvar>,
@@ -133,8 +136,10 @@ impl WriteQueue {
         self.line.lock().waiting.len()
     }
 
-    /// Waits for a turn until `deadline`, unless `closed` is set first.
-    fn wait_turn(&self, closed: &AtomicBool, deadline: Option<Instant>) -> Result<Turn<'_>, Refusal> {
+    /// Waits for a turn up to `timeout`, unless `closed` is set first. The
+    /// clock is read only once a wait begins: an uncontended turn is one
+    /// lock round trip.
+    fn wait_turn(&self, closed: &AtomicBool, timeout: Duration) -> Result<Turn<'_>, Refusal> {
         let mut line = self.line.lock();
         if closed.load(Ordering::Acquire) {
             return Err(Refusal::Closed);
@@ -147,8 +152,11 @@ impl WriteQueue {
         let ticket = line.next_ticket;
         line.next_ticket += 1;
         let wake = Arc::new(Condvar::new());
-        let head_since = line.waiting.is_empty().then(Instant::now);
-        line.waiting.push_back(Waiter { ticket, head_since, wake: wake.clone() });
+        let now = Instant::now();
+        // `None`: the deadline overflows an `Instant`; wait for ever.
+        let deadline = now.checked_add(timeout);
+        let head_since = line.waiting.is_empty().then_some(now);
+        line.waiting.push_back(Waiter { ticket, head_since, woken: false, wake: wake.clone() });
         let mut timed_out = false;
         loop {
             // A turn handed over is taken even if the wait has just timed
@@ -177,6 +185,10 @@ impl WriteQueue {
             if timed_out {
                 let ahead = self.leave(&mut line, ticket);
                 return Err(Refusal::TimedOut { ahead });
+            }
+            // Going back to sleep: the next release must wake it again.
+            if let Some(me) = line.waiting.iter_mut().find(|w| w.ticket == ticket) {
+                me.woken = false;
             }
             line = match deadline {
                 Some(deadline) => {
@@ -214,8 +226,11 @@ impl WriteQueue {
         let mut line = self.line.lock();
         line.held = false;
         let due = self.head_is_due(&line);
-        let Some(head) = line.waiting.front() else { return };
-        head.wake.notify_one();
+        let Some(head) = line.waiting.front_mut() else { return };
+        if due || !head.woken {
+            head.woken = true;
+            head.wake.notify_one();
+        }
         if due {
             let head = line.waiting.pop_front().expect("the head was just seen");
             line.handed_to = Some(head.ticket);
@@ -351,8 +366,7 @@ impl Writers {
             }
             return Ok(Turn { queue: None });
         };
-        let deadline = Instant::now().checked_add(self.timeout);
-        match queue.wait_turn(&self.closed, deadline) {
+        match queue.wait_turn(&self.closed, self.timeout) {
             Ok(turn) => Ok(turn),
             Err(Refusal::Closed) => Err(Error::closed(self.what)),
             Err(Refusal::TimedOut { ahead }) => Err(Error::new(

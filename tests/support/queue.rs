@@ -40,6 +40,8 @@ pub trait Seat: Send + Sync {
 
 /// A write queue under test.
 pub trait Line: Send + Sync + 'static {
+    /// The prefix of its models' names.
+    const NAME: &'static str;
     /// A new strategy's place in the queue; `patient: false` gives it a
     /// write timeout that has already passed when it is woken.
     fn seat(&self, patient: bool) -> Box<dyn Seat>;
@@ -70,6 +72,7 @@ impl Seat for RealSeat {
 }
 
 impl Line for RealLine {
+    const NAME: &'static str = "write-queue";
     fn seat(&self, patient: bool) -> Box<dyn Seat> {
         let timeout = if patient { Duration::from_secs(3600) } else { Duration::ZERO };
         Box::new(RealSeat(Writers::new(&self.db.manager().with_write_timeout(timeout), "model")))
@@ -80,7 +83,7 @@ impl Line for RealLine {
 }
 
 /// Spins (yielding to loom) until `line` has `n` waiters.
-fn until_waiting(line: &dyn Line, n: usize) {
+fn until_waiting<L: Line>(line: &L, n: usize) {
     while line.waiting() != n {
         thread::yield_now();
     }
@@ -97,7 +100,7 @@ fn model<L: Line>(
     threads: usize,
     body: impl Fn(Arc<L>) + Send + Sync + 'static,
 ) {
-    check(&format!("write-queue::{property}"), threads, move || body(Arc::new(make(bound))));
+    check(&format!("{}::{property}", L::NAME), threads, move || body(Arc::new(make(bound))));
 }
 
 /// Mutual exclusion: two turns are never held at once. Each holder writes a
@@ -542,6 +545,7 @@ impl Seat for PlantedSeat {
 }
 
 impl Line for PlantedLine {
+    const NAME: &'static str = "planted-queue";
     fn seat(&self, patient: bool) -> Box<dyn Seat> {
         Box::new(PlantedSeat {
             bug: self.bug,
