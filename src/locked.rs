@@ -60,7 +60,9 @@ impl<M: Manager> Locked<M> {
         Ok(Locked { manager, slot: Mutex::new(Slot { conn: Some(conn), closed: false }), writers })
     }
 
-    /// Runs `work` with exclusive use of the connection.
+    /// Runs `work` with exclusive use of the connection. It takes no turn
+    /// in the file's write queue (other strategies' writers to the file may
+    /// make its writes wait in SQLite's busy handler); `write` takes one.
     pub fn with<T>(&self, work: impl FnOnce(&mut M::Connection) -> Result<T>) -> Result<T> {
         self.run(work).map_err(|e| self.manager.explain(e))
     }

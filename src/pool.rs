@@ -172,6 +172,10 @@ impl<M: Manager> Pool<M> {
     }
 
     /// Checks out a connection, waiting up to the connection timeout.
+    ///
+    /// A write made on it directly does not take a turn in the file's
+    /// write queue, and waits in SQLite's busy handler instead; write
+    /// through [`AccessExt::write`](crate::AccessExt::write) to take one.
     pub fn get(&self) -> Result<Pooled<'_, M>> {
         self.get_timeout(self.shared.connection_timeout)
     }
