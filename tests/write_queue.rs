@@ -180,6 +180,25 @@ fn one_queue_per_file_whatever_path_names_it() {
     assert!(first.clone().without_write_queue().write_queue().is_none());
 }
 
+/// A manager that says nothing of queues gets the documented defaults: a
+/// queue of each strategy's own (writers of one strategy still take turns)
+/// and a 5 s wait.
+#[test]
+fn a_manager_without_a_queue_of_its_own_gets_one_per_strategy() {
+    struct Plain(SqliteManager);
+    impl Manager for Plain {
+        type Connection = Connection;
+        fn connect(&self) -> litepool::Result<Connection> {
+            self.0.connect()
+        }
+    }
+    let db = TempDb::new();
+    let plain = Plain(db.manager("plain.db"));
+    let (first, second) = (plain.write_queue().expect("a queue"), plain.write_queue().expect("a queue"));
+    assert!(!std::sync::Arc::ptr_eq(&first, &second), "the default is a queue per strategy");
+    assert_eq!(plain.write_timeout(), Duration::from_secs(5));
+}
+
 /// Holds the write turn through a write of `holder`'s until `release` is
 /// cleared; returns once the turn is held.
 fn hold_the_turn<'s>(

@@ -181,6 +181,16 @@ impl<M: Manager> Manager for Counting<M> {
         Ok(Counting { inner: self.inner.read_only()?, counts: self.counts.clone() })
     }
 
+    // The wrapped manager's queue and timeout: strategies over the wrapper
+    // share the file's queue as they would over the manager itself.
+    fn write_queue(&self) -> Option<std::sync::Arc<litepool::WriteQueue>> {
+        self.inner.write_queue()
+    }
+
+    fn write_timeout(&self) -> std::time::Duration {
+        self.inner.write_timeout()
+    }
+
     fn explain(&self, error: Error) -> Error {
         let error = self.inner.explain(error);
         if self.counts.mark_explanations.load(Ordering::SeqCst) { error.with_hint(EXPLAINED) } else { error }
