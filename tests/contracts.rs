@@ -730,13 +730,7 @@ fn work_runs_once_per_call_and_prepare_once_before_any_connection() {
 /// that cannot open read-only connections is a config error that says so.
 #[test]
 fn a_manager_without_read_only_connections_cannot_make_a_split_pool() {
-    struct Plain(SqliteManager);
-    impl Manager for Plain {
-        type Connection = Connection;
-        fn connect(&self) -> litepool::Result<Connection> {
-            self.0.connect()
-        }
-    }
+    use support::Plain;
     let db = TempDb::new();
     let err = litepool::SplitPool::open(Plain(db.manager("plain.db")), 2).unwrap_err();
     assert!(err.is_config(), "{err}");

@@ -185,13 +185,7 @@ fn one_queue_per_file_whatever_path_names_it() {
 /// and a 5 s wait.
 #[test]
 fn a_manager_without_a_queue_of_its_own_gets_one_per_strategy() {
-    struct Plain(SqliteManager);
-    impl Manager for Plain {
-        type Connection = Connection;
-        fn connect(&self) -> litepool::Result<Connection> {
-            self.0.connect()
-        }
-    }
+    use support::Plain;
     let db = TempDb::new();
     let plain = Plain(db.manager("plain.db"));
     let (first, second) = (plain.write_queue().expect("a queue"), plain.write_queue().expect("a queue"));

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use litepool::{Access, AccessExt, Result, SqliteManager};
+use litepool::{Access, AccessExt, Manager, Result, SqliteManager};
 use rusqlite::Connection;
 
 /// A strategy over real SQLite connections, as the strategy list opens it.
@@ -32,6 +32,17 @@ impl TempDb {
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+}
+
+/// A manager that overrides only `connect`: every other method is the
+/// trait's default (no read-only twin, a queue per strategy, 5 s).
+pub struct Plain(pub SqliteManager);
+
+impl Manager for Plain {
+    type Connection = Connection;
+    fn connect(&self) -> Result<Connection> {
+        self.0.connect()
     }
 }
 
