@@ -43,6 +43,12 @@ pub enum ErrorKind {
     Constraint,
     /// Any other error from SQLite or rusqlite, such as invalid SQL.
     Sql,
+    /// The write was not applied because the transaction it shared with
+    /// other callers' writes ([`GroupCommit`](crate::GroupCommit)) was
+    /// rolled back by something one of them did (SQLite rolling the whole
+    /// transaction back after `SQLITE_FULL`, say). Nothing of it was
+    /// committed; retrying it is safe.
+    Aborted,
 }
 
 /// The error type of every litepool operation.
@@ -129,6 +135,12 @@ impl Error {
     /// The file is corrupt or not a SQLite database.
     pub fn is_corrupt(&self) -> bool {
         self.kind == ErrorKind::Corrupt
+    }
+
+    /// The write's batch was rolled back because of another caller's write;
+    /// retrying it is safe.
+    pub fn is_aborted(&self) -> bool {
+        self.kind == ErrorKind::Aborted
     }
 
     /// The underlying rusqlite error, if SQLite caused this one.

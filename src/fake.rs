@@ -51,6 +51,8 @@ struct Inner {
 #[derive(Debug, Default)]
 struct DbState {
     committed: usize,
+    /// The most rows one commit added.
+    largest_commit: usize,
     writer_held: bool,
     opened: usize,
     opened_read_write: usize,
@@ -130,6 +132,12 @@ impl FakeDatabase {
         self.inner.state.lock().committed
     }
 
+    /// The most rows one commit has added so far (a batch's size, for the
+    /// group strategy's models).
+    pub fn largest_commit(&self) -> usize {
+        self.inner.state.lock().largest_commit
+    }
+
     /// Connections opened so far.
     pub fn opened(&self) -> usize {
         self.inner.state.lock().opened
@@ -175,6 +183,7 @@ impl FakeDatabase {
     fn release_write_lock(&self, rows: usize) {
         let mut state = self.inner.state.lock();
         state.committed += rows;
+        state.largest_commit = state.largest_commit.max(rows);
         state.writer_held = false;
         drop(state);
         self.inner.writer_released.notify_all();
@@ -278,6 +287,11 @@ struct ConnState {
     /// Whether this connection holds the database's write lock.
     writing: bool,
     pending: usize,
+    /// litepool's savepoint: the pending rows when it was opened.
+    savepoint: Option<usize>,
+    /// Whether statements that end the transaction or the savepoint are
+    /// refused, as the real connection's authorizer refuses them.
+    sealed: bool,
 }
 
 impl FakeConnection {
@@ -362,10 +376,26 @@ impl FakeConnection {
         self.read(|_| ());
         Err(Error::new(ErrorKind::Sql, "fake statement failed on purpose"))
     }
+
+    /// Fails and rolls back the whole open transaction, savepoints and all,
+    /// as SQLite does after `SQLITE_FULL` (a `max_page_count` reached).
+    pub fn fail_transaction(&self) -> Result<()> {
+        self.force_rollback();
+        Err(Error::new(ErrorKind::Full, "fake database is full: the whole transaction was rolled back"))
+    }
+
+    /// Refuses what the real authorizer refuses while sealed.
+    fn check_unsealed(&self, statement: &str) -> Result<()> {
+        if self.read(|s| s.sealed) {
+            return Err(Error::new(ErrorKind::Sql, format!("not authorized: {statement} while sealed")));
+        }
+        Ok(())
+    }
 }
 
 impl Transactional for FakeConnection {
     fn begin_immediate(&self) -> Result<()> {
+        self.check_unsealed("BEGIN")?;
         if self.read_only {
             return Err(Error::new(ErrorKind::ReadOnly, "attempt to write a readonly database"));
         }
@@ -381,6 +411,7 @@ impl Transactional for FakeConnection {
     }
 
     fn commit(&self) -> Result<()> {
+        self.check_unsealed("COMMIT")?;
         if self.in_transaction() && self.db.fires(Fault::CommitFails) {
             return Err(Error::new(ErrorKind::Busy, "fake commit failed on purpose"));
         }
@@ -391,6 +422,7 @@ impl Transactional for FakeConnection {
     }
 
     fn rollback(&self) -> Result<()> {
+        self.check_unsealed("ROLLBACK")?;
         if !self.in_transaction() {
             return Err(Error::new(ErrorKind::Sql, "cannot rollback - no transaction is active"));
         }
@@ -404,6 +436,45 @@ impl Transactional for FakeConnection {
     fn in_transaction(&self) -> bool {
         self.read(|s| s.in_transaction)
     }
+
+    fn savepoint(&self) -> Result<()> {
+        self.write(|s| match (s.in_transaction, s.savepoint) {
+            (true, None) => {
+                s.savepoint = Some(s.pending);
+                Ok(())
+            }
+            // The group strategy opens its savepoint only inside its own
+            // transaction, and one at a time; anything else is its bug.
+            _ => Err(Error::new(ErrorKind::Sql, "fake: savepoint outside a transaction, or nested")),
+        })
+    }
+
+    fn release_savepoint(&self) -> Result<()> {
+        self.check_unsealed("RELEASE")?;
+        self.write(|s| match s.savepoint.take() {
+            Some(_) => Ok(()),
+            None => Err(Error::new(ErrorKind::Sql, "no such savepoint")),
+        })
+    }
+
+    fn rollback_to_savepoint(&self) -> Result<()> {
+        self.check_unsealed("ROLLBACK TO")?;
+        if self.db.fires(Fault::RollbackFails) {
+            return Err(Error::new(ErrorKind::Sql, "fake rollback to savepoint failed on purpose"));
+        }
+        self.write(|s| match s.savepoint.take() {
+            Some(pending) => {
+                s.pending = pending;
+                Ok(())
+            }
+            None => Err(Error::new(ErrorKind::Sql, "no such savepoint")),
+        })
+    }
+
+    fn seal(&mut self, sealed: bool) -> Result<()> {
+        self.write(|s| s.sealed = sealed);
+        Ok(())
+    }
 }
 
 impl FakeConnection {
@@ -413,7 +484,7 @@ impl FakeConnection {
         let writing = self.state.with_mut(|state| {
             let state = unsafe { &mut *state };
             let writing = state.in_transaction && state.writing;
-            (state.in_transaction, state.writing, state.pending) = (false, false, 0);
+            (state.in_transaction, state.writing, state.pending, state.savepoint) = (false, false, 0, None);
             writing
         });
         if writing {
@@ -429,6 +500,7 @@ impl FakeConnection {
                 return Err(Error::new(ErrorKind::Sql, "no transaction is active"));
             }
             s.in_transaction = false;
+            s.savepoint = None;
             Ok((std::mem::take(&mut s.writing), std::mem::take(&mut s.pending)))
         })
     }

@@ -61,13 +61,15 @@ strategy_list! {
     pool::Pool,
     locked::Locked,
     split::SplitPool,
+    group::GroupCommit,
 }
 
 pub use access::{
     Access, AccessExt, Reuse, State, Work, check_return, connect, prepare, read_on, resume_panic, write_on,
 };
 pub use error::{Error, ErrorKind, Result};
-pub use manager::{JournalMode, Manager, SqliteManager, Synchronous, Transactional};
+pub use group::DEFAULT_BATCH_CAP;
+pub use manager::{JournalMode, MEMBER_SAVEPOINT, Manager, SqliteManager, Synchronous, Transactional};
 pub use pool::{Builder, Pooled};
 pub use rusqlite;
 pub use split::SplitState;

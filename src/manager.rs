@@ -40,6 +40,42 @@ pub trait Transactional: Send + 'static {
     fn rollback(&self) -> Result<()>;
     /// Whether a transaction is open (SQLite: not in autocommit mode).
     fn in_transaction(&self) -> bool;
+
+    /// Opens litepool's savepoint, [`MEMBER_SAVEPOINT`], inside the open
+    /// transaction: the group strategy runs each caller's work after the
+    /// first in one, so that a failing caller's rows can be undone alone.
+    /// The default refuses (a connection type without savepoints cannot be
+    /// used by [`GroupCommit`](crate::GroupCommit)).
+    fn savepoint(&self) -> Result<()> {
+        Err(no_savepoints())
+    }
+
+    /// Releases litepool's savepoint, keeping its rows in the transaction.
+    fn release_savepoint(&self) -> Result<()> {
+        Err(no_savepoints())
+    }
+
+    /// Undoes everything since litepool's savepoint, and releases it.
+    fn rollback_to_savepoint(&self) -> Result<()> {
+        Err(no_savepoints())
+    }
+
+    /// While sealed, statements that would end the transaction or
+    /// litepool's savepoint (`BEGIN`, `COMMIT`, `ROLLBACK`, `RELEASE` or
+    /// `ROLLBACK TO` of it) fail instead of running, so that one caller's
+    /// work cannot commit, or undo, the rows of the others it shares a
+    /// transaction with.
+    fn seal(&mut self, _sealed: bool) -> Result<()> {
+        Err(no_savepoints())
+    }
+}
+
+/// The savepoint the group strategy runs a batched caller's work in: a name
+/// no user will pick.
+pub const MEMBER_SAVEPOINT: &str = "litepool_group_member_5f2c";
+
+fn no_savepoints() -> Error {
+    Error::config("this connection type has no savepoints, which the group strategy (GroupCommit) needs")
 }
 
 /// Opens, checks and resets the connections of one database.
@@ -122,6 +158,44 @@ impl Transactional for Connection {
 
     fn in_transaction(&self) -> bool {
         !self.is_autocommit()
+    }
+
+    fn savepoint(&self) -> Result<()> {
+        self.prepare_cached(&format!("SAVEPOINT {MEMBER_SAVEPOINT}"))?.execute([])?;
+        Ok(())
+    }
+
+    fn release_savepoint(&self) -> Result<()> {
+        self.prepare_cached(&format!("RELEASE {MEMBER_SAVEPOINT}"))?.execute([])?;
+        Ok(())
+    }
+
+    fn rollback_to_savepoint(&self) -> Result<()> {
+        self.prepare_cached(&format!("ROLLBACK TO {MEMBER_SAVEPOINT}"))?.execute([])?;
+        self.release_savepoint()
+    }
+
+    /// An authorizer, which SQLite consults whenever it prepares a
+    /// statement. Installing one expires the connection's prepared
+    /// statements, so each is prepared again, under it, at its next use:
+    /// a `COMMIT` the work cached before is refused too.
+    fn seal(&mut self, sealed: bool) -> Result<()> {
+        use rusqlite::hooks::{AuthAction, AuthContext, Authorization, TransactionOperation};
+        if !sealed {
+            self.authorizer(None::<fn(AuthContext<'_>) -> Authorization>)?;
+            return Ok(());
+        }
+        self.authorizer(Some(|context: AuthContext<'_>| match context.action {
+            AuthAction::Transaction { .. } => Authorization::Deny,
+            AuthAction::Savepoint { operation, savepoint_name }
+                if operation != TransactionOperation::Begin
+                    && savepoint_name.eq_ignore_ascii_case(MEMBER_SAVEPOINT) =>
+            {
+                Authorization::Deny
+            }
+            _ => Authorization::Allow,
+        }))?;
+        Ok(())
     }
 }
 

@@ -89,6 +89,10 @@ pub struct Strategy<M: Manager> {
     /// Whether every write runs on one read-write connection and every
     /// read on a read-only one.
     pub one_writer: bool,
+    /// Whether callers' writes share transactions: a write's work sees the
+    /// uncommitted rows of the writes batched before it (as if the writes
+    /// ran one after another), and is undone alone through a savepoint.
+    pub batches_writes: bool,
 }
 
 impl<M: Manager> Strategy<M> {
@@ -100,7 +104,15 @@ impl<M: Manager> Strategy<M> {
         open: fn(M, Sizing) -> Result<DynAccess<M>>,
         connections: Connections,
     ) -> Strategy<M> {
-        Strategy { name, open, connections, wal_only: false, counts_waiters: false, one_writer: false }
+        Strategy {
+            name,
+            open,
+            connections,
+            wal_only: false,
+            counts_waiters: false,
+            one_writer: false,
+            batches_writes: false,
+        }
     }
 
     /// It works only in WAL mode.
@@ -120,6 +132,12 @@ impl<M: Manager> Strategy<M> {
     /// ones.
     pub fn one_writer(mut self) -> Strategy<M> {
         self.one_writer = true;
+        self
+    }
+
+    /// Its callers' writes share transactions (group commit).
+    pub fn batches_writes(mut self) -> Strategy<M> {
+        self.batches_writes = true;
         self
     }
 }

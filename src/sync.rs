@@ -14,9 +14,10 @@
 //!   and litepool restores its own invariants on unwind (a connection returned
 //!   during a panic is rolled back), so a poisoned lock would only be a dead end.
 //! * [`Condvar`] takes and returns guards by value, as `std` does, and its
-//!   timed wait takes a deadline. Under loom a timed wait never times out (loom
-//!   does not model time), so every waiter in a model needs a thread that
-//!   releases it; timeout paths are tested with real threads instead.
+//!   timed wait takes a deadline. loom does not model time: under loom a
+//!   deadline in the future never passes, and one in the past has passed at
+//!   whatever point loom picks (the wait releases the lock and reports a
+//!   timeout), so a model explores a waiter giving up at every moment.
 //!
 //! Keyed on plain `cfg(loom)`, not `cfg(test)`: integration tests build the
 //! library without `cfg(test)`.
@@ -87,6 +88,7 @@ mod imp {
 
 #[cfg(loom)]
 mod imp {
+    use std::ops::{Deref, DerefMut};
     use std::time::Instant;
 
     pub(crate) use loom::cell::UnsafeCell;
@@ -94,7 +96,25 @@ mod imp {
     pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     pub(crate) use loom::thread_local;
 
-    pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+    /// loom's guard, and the mutex it came from: a timed wait whose
+    /// deadline has passed unlocks and locks again without a notification.
+    pub(crate) struct MutexGuard<'a, T> {
+        mutex: &'a loom::sync::Mutex<T>,
+        guard: Option<loom::sync::MutexGuard<'a, T>>,
+    }
+
+    impl<T> Deref for MutexGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            self.guard.as_ref().expect("a guard is only empty inside a wait")
+        }
+    }
+
+    impl<T> DerefMut for MutexGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            self.guard.as_mut().expect("a guard is only empty inside a wait")
+        }
+    }
 
     /// A mutex whose `lock` cannot fail (loom's poisoning is ignored, as
     /// `parking_lot` has none).
@@ -108,16 +128,18 @@ mod imp {
 
         #[track_caller]
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
-            self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+            let guard = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            MutexGuard { mutex: &self.0, guard: Some(guard) }
         }
 
         #[track_caller]
         pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-            match self.0.try_lock() {
-                Ok(guard) => Some(guard),
-                Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-                Err(std::sync::TryLockError::WouldBlock) => None,
-            }
+            let guard = match self.0.try_lock() {
+                Ok(guard) => guard,
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return None,
+            };
+            Some(MutexGuard { mutex: &self.0, guard: Some(guard) })
         }
     }
 
@@ -130,23 +152,31 @@ mod imp {
         }
 
         #[track_caller]
-        pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
-            self.0.wait(guard).unwrap_or_else(std::sync::PoisonError::into_inner)
+        pub(crate) fn wait<'a, T>(&self, mut guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            let inner = guard.guard.take().expect("a guard is only empty inside a wait");
+            guard.guard = Some(self.0.wait(inner).unwrap_or_else(std::sync::PoisonError::into_inner));
+            guard
         }
 
-        /// Loom does not model time: this waits for a notification, then
-        /// reports a timeout only if the deadline had already passed, as a
-        /// real wait that was notified just as it timed out may. A model
-        /// gives a deadline in the past to explore that race; one in the
-        /// future never times out.
+        /// Loom does not model time. A deadline in the future never
+        /// passes: this waits for a notification. A deadline in the past
+        /// (a model gives one to explore timeouts) has passed at any moment
+        /// loom picks: the lock is released, other threads may run, and the
+        /// wait reports a timeout without a notification, as a real timed
+        /// wait that expires does.
         #[track_caller]
         pub(crate) fn wait_until<'a, T>(
             &self,
-            guard: MutexGuard<'a, T>,
+            mut guard: MutexGuard<'a, T>,
             deadline: Instant,
         ) -> (MutexGuard<'a, T>, bool) {
-            let guard = self.wait(guard);
-            (guard, Instant::now() >= deadline)
+            if Instant::now() < deadline {
+                return (self.wait(guard), false);
+            }
+            drop(guard.guard.take());
+            loom::thread::yield_now();
+            guard.guard = Some(guard.mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            (guard, true)
         }
 
         pub(crate) fn notify_one(&self) {

@@ -139,7 +139,7 @@ impl WriteQueue {
     /// Waits for a turn up to `timeout`, unless `closed` is set first. The
     /// clock is read only once a wait begins: an uncontended turn is one
     /// lock round trip.
-    fn wait_turn(&self, closed: &AtomicBool, timeout: Duration) -> Result<Turn<'_>, Refusal> {
+    fn wait_turn(&self, closed: &AtomicBool, timeout: Duration) -> Result<(), Refusal> {
         let mut line = self.line.lock();
         if closed.load(Ordering::Acquire) {
             return Err(Refusal::Closed);
@@ -147,7 +147,7 @@ impl WriteQueue {
         if self.may_take(&line) {
             line.overtaken += usize::from(!line.waiting.is_empty());
             line.held = true;
-            return Ok(Turn { queue: Some(self) });
+            return Ok(());
         }
         let ticket = line.next_ticket;
         line.next_ticket += 1;
@@ -166,10 +166,10 @@ impl WriteQueue {
                 line.handed_to = None;
                 if closed.load(Ordering::Acquire) {
                     drop(line);
-                    drop(Turn { queue: Some(self) });
+                    self.release();
                     return Err(Refusal::Closed);
                 }
-                return Ok(Turn { queue: Some(self) });
+                return Ok(());
             }
             if closed.load(Ordering::Acquire) {
                 self.leave(&mut line, ticket);
@@ -180,7 +180,7 @@ impl WriteQueue {
                 line.waiting.pop_front();
                 self.became_head(&mut line);
                 line.held = true;
-                return Ok(Turn { queue: Some(self) });
+                return Ok(());
             }
             if timed_out {
                 let ahead = self.leave(&mut line, ticket);
@@ -295,22 +295,24 @@ enum Refusal {
     TimedOut { ahead: usize },
 }
 
-/// The right to write, until dropped.
+/// The right to write, until dropped. It owns a handle to its queue, so a
+/// strategy can keep it past the call that took it (the group strategy
+/// holds one for a whole batch of callers' writes).
 #[must_use = "the turn is released when this is dropped"]
-pub struct Turn<'a> {
+pub struct Turn {
     /// `None` when the manager opted out of the queue.
-    queue: Option<&'a WriteQueue>,
+    queue: Option<UnmodeledArc<WriteQueue>>,
 }
 
-impl Drop for Turn<'_> {
+impl Drop for Turn {
     fn drop(&mut self) {
-        if let Some(queue) = self.queue {
+        if let Some(queue) = &self.queue {
             queue.release();
         }
     }
 }
 
-impl fmt::Debug for Turn<'_> {
+impl fmt::Debug for Turn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Turn").finish_non_exhaustive()
     }
@@ -359,7 +361,7 @@ impl Writers {
     /// Waits for this writer's turn, up to the write timeout. Fails with a
     /// closed error once [`close`](Writers::close) was called, and with a
     /// busy error if the timeout passes first.
-    pub fn turn(&self) -> Result<Turn<'_>> {
+    pub fn turn(&self) -> Result<Turn> {
         let Some(queue) = &self.queue else {
             if self.closed.load(Ordering::Acquire) {
                 return Err(Error::closed(self.what));
@@ -367,7 +369,7 @@ impl Writers {
             return Ok(Turn { queue: None });
         };
         match queue.wait_turn(&self.closed, self.timeout) {
-            Ok(turn) => Ok(turn),
+            Ok(()) => Ok(Turn { queue: Some(queue.clone()) }),
             Err(Refusal::Closed) => Err(Error::closed(self.what)),
             Err(Refusal::TimedOut { ahead }) => Err(Error::new(
                 ErrorKind::Busy,

@@ -140,6 +140,22 @@ impl<C: Transactional> Transactional for Counted<C> {
     fn in_transaction(&self) -> bool {
         self.conn.in_transaction()
     }
+
+    fn savepoint(&self) -> Result<()> {
+        self.conn.savepoint()
+    }
+
+    fn release_savepoint(&self) -> Result<()> {
+        self.conn.release_savepoint()
+    }
+
+    fn rollback_to_savepoint(&self) -> Result<()> {
+        self.conn.rollback_to_savepoint()
+    }
+
+    fn seal(&mut self, sealed: bool) -> Result<()> {
+        self.conn.seal(sealed)
+    }
 }
 
 impl<M: Manager> Manager for Counting<M> {

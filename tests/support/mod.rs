@@ -79,6 +79,8 @@ pub mod loom;
 pub mod planted;
 #[cfg(loom)]
 pub mod queue;
+#[cfg(loom)]
+pub mod group;
 
 pub mod counting;
 

@@ -1,0 +1,643 @@
+//! Group commit: several callers' writes share one transaction and one
+//! `COMMIT`, each caller's work in a savepoint of its own.
+//!
+//! SQLite runs one `COMMIT` at a time, and a commit costs a write to the
+//! log (and, under `synchronous = FULL`, a sync). Every other strategy pays
+//! one per write. `GroupCommit` keeps one read-write connection, and while a
+//! caller's work runs on it the callers arriving behind it queue; when the
+//! work is done the open transaction is handed to the next caller in line,
+//! who runs its work in the same transaction, and so on, until nobody is
+//! queued or the batch is full ([`DEFAULT_BATCH_CAP`] callers). The last one
+//! commits for all of them. A lone writer runs exactly as in the other
+//! strategies (`BEGIN IMMEDIATE`, its work, `COMMIT`, no savepoint), so
+//! batching costs nothing until there is contention, and grows with it.
+//!
+//! **What a caller is promised.** `write` returns `Ok` only after the
+//! `COMMIT` that holds the caller's rows has succeeded. Each caller after
+//! the first in a batch runs in litepool's savepoint
+//! ([`MEMBER_SAVEPOINT`](crate::MEMBER_SAVEPOINT)): if its work fails or
+//! panics, `ROLLBACK TO` undoes its rows alone and only that caller fails
+//! (the panic resumes in its own thread). While it runs the connection is
+//! sealed ([`Transactional::seal`]): a `COMMIT`, `ROLLBACK` or `RELEASE` of
+//! litepool's savepoint fails instead of committing or undoing the others'
+//! rows. If SQLite rolls the whole transaction back by itself (`SQLITE_FULL`
+//! from a `max_page_count`, I/O errors, a trigger's `RAISE(ROLLBACK)`),
+//! every caller in the batch so far fails, and none is acknowledged; so
+//! does every caller if the `COMMIT` fails, which leaves no transaction
+//! open for the next batch.
+//!
+//! **Why callers hand the transaction to each other.** Two other designs
+//! batch as well: the lock holder running the queued callers' work (flat
+//! combining), and a writer thread fed closures. Both run one caller's work
+//! on another caller's thread, which [`Access`]'s work callbacks do not
+//! allow: they are not `Send` (a callback may hold a thread-bound value, a
+//! guard, or use thread-local state). Handing the connection over costs a
+//! thread wake-up per caller (tens of microseconds), which a batch pays back
+//! once its `COMMIT` is shared; EVIDENCE.md has the measurements.
+//!
+//! **Order and hand-off.** Callers wait for the connection in arrival order,
+//! each on its own condition variable, and the holder hands it to the head of
+//! the line directly: one wake-up per hand-off, and the count of waiters
+//! lives under the same lock as the decision to hand over, so the holder
+//! never leaves a transaction open for a waiter that has just given up. A
+//! waiter gives up after the manager's write timeout; one that is handed the
+//! connection as it gives up takes it, as the write queue's do. Results are
+//! kept per batch number, because a member may wake only after later batches
+//! have closed. The whole batch takes one turn in the file's write queue.
+//!
+//! Reads go to a pool of read-only connections, as in [`SplitPool`]; WAL is
+//! required for the same reason.
+//!
+//! [`SplitPool`]: crate::SplitPool
+//! [`Transactional::seal`]: crate::Transactional::seal
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::time::Instant;
+
+use crate::access::{Access, Reuse, State, Work, check_return, connect, prepare, resume_panic};
+use crate::error::{Error, ErrorKind, Result};
+use crate::manager::{Manager, Transactional};
+use crate::pool::Pool;
+use crate::strategy::{Connections, Strategy};
+use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
+use crate::write_queue::{Turn, Writers};
+
+/// How many callers' writes one `COMMIT` holds at most, by default. Chosen
+/// from the benchmarks (`cargo bench --bench patterns -- commit/`): see
+/// EVIDENCE.md.
+pub const DEFAULT_BATCH_CAP: usize = 32;
+
+/// One read-write connection whose writes are committed in batches, and a
+/// pool of read-only readers.
+///
+/// ```
+/// use litepool::{AccessExt, GroupCommit, SqliteManager};
+///
+/// let dir = tempfile::tempdir()?;
+/// let db = GroupCommit::open(SqliteManager::file(dir.path().join("g.db")), 4)?;
+/// db.write(|c| Ok(c.execute_batch("CREATE TABLE t (x)")?))?;
+/// std::thread::scope(|s| {
+///     for i in 0..8 {
+///         let db = &db;
+///         s.spawn(move || db.write(|c| Ok(c.execute("INSERT INTO t VALUES (?1)", [i])?)).unwrap());
+///     }
+/// });
+/// let n: i64 = db.read(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))?;
+/// assert_eq!(n, 8);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct GroupCommit<M: Manager> {
+    manager: M,
+    readers: Pool<M>,
+    writers: Writers,
+    batch_cap: usize,
+    group: Mutex<Group<M::Connection>>,
+    /// Members waiting for their batch's outcome.
+    settled: Condvar,
+}
+
+/// Everything the group's lock protects.
+struct Group<C> {
+    /// The writer connection while nobody holds it. `None` while a caller
+    /// holds it, and after it was discarded (the next holder opens one).
+    conn: Option<C>,
+    /// Whether a caller holds the connection.
+    held: bool,
+    /// Callers waiting for the connection, in arrival order.
+    line: VecDeque<Waiter>,
+    /// The caller the connection was handed to, until it takes it.
+    handed_to: Option<u64>,
+    next_ticket: u64,
+    /// The open transaction, if any.
+    open: Option<Batch>,
+    /// Outcomes of committed (or failed) batches, until every member has
+    /// collected its own.
+    outcomes: VecDeque<Outcome>,
+    next_batch: u64,
+    closed: bool,
+}
+
+struct Waiter {
+    ticket: u64,
+    wake: Arc<Condvar>,
+}
+
+/// An open transaction and the callers whose rows it holds.
+struct Batch {
+    number: u64,
+    /// Callers whose work succeeded in it and who wait for its `COMMIT`
+    /// (the caller running now is not counted until it joins).
+    members: usize,
+    /// The batch's turn in the file's write queue, released at its end.
+    turn: Turn,
+}
+
+struct Outcome {
+    batch: u64,
+    /// `None`: committed.
+    failure: Option<(ErrorKind, String)>,
+    /// Members that have not yet collected it.
+    uncollected: usize,
+}
+
+/// What one caller's work did to the batch.
+enum Done {
+    /// It succeeded and its rows are in the open transaction.
+    Joined,
+    /// It failed and its rows were undone; the batch goes on.
+    Failed(Failure),
+    /// The whole transaction is gone (SQLite rolled it back, or undoing
+    /// this caller's rows failed): every member fails.
+    Lost(Failure),
+}
+
+/// How a caller failed: with an error, or with a panic to resume.
+enum Failure {
+    Error(Error),
+    Panic(Box<dyn std::any::Any + Send>),
+}
+
+impl Failure {
+    fn describe(&self) -> String {
+        match self {
+            Failure::Error(e) => e.to_string(),
+            Failure::Panic(_) => "a write in the batch panicked".to_owned(),
+        }
+    }
+
+    fn into_result(self) -> Result<()> {
+        match self {
+            Failure::Error(e) => Err(e),
+            Failure::Panic(panic) => resume_unwind(panic),
+        }
+    }
+}
+
+impl<M: Manager> GroupCommit<M> {
+    /// Its entry in the strategy list: `pool_size` readers and the writer;
+    /// reads wait for a reader inside the pool.
+    pub fn strategy() -> Strategy<M> {
+        Strategy::new(
+            "group",
+            |m, s| Ok(Box::new(GroupCommit::open(m, s.pool_size)?)),
+            Connections::AtMost(|s| s.pool_size + 1),
+        )
+        .wal_only()
+        .counts_waiters()
+        .one_writer()
+        .batches_writes()
+    }
+
+    /// Opens the writer (preparing the database, WAL included) and a pool of
+    /// up to `readers` read-only connections, with batches of up to
+    /// [`DEFAULT_BATCH_CAP`] writes.
+    pub fn open(manager: M, readers: usize) -> Result<GroupCommit<M>> {
+        GroupCommit::with_batch_cap(manager, readers, DEFAULT_BATCH_CAP)
+    }
+
+    /// As [`open`](GroupCommit::open), with batches of up to `batch_cap`
+    /// writes (1: a `COMMIT` per write, as the other strategies).
+    pub fn with_batch_cap(manager: M, readers: usize, batch_cap: usize) -> Result<GroupCommit<M>> {
+        if batch_cap == 0 {
+            return Err(Error::config(
+                "a batch cap of 0 would commit nothing; use 1 for one COMMIT per write, or more to batch",
+            ));
+        }
+        let reader_manager = manager.read_only()?;
+        // The writer first: preparing creates the file the readers open.
+        prepare(&manager)?;
+        let conn = connect(&manager)?;
+        let readers = Pool::builder().max_size(readers).build(reader_manager)?;
+        let writers = Writers::new(&manager, "group commit");
+        Ok(GroupCommit {
+            manager,
+            readers,
+            writers,
+            batch_cap,
+            group: Mutex::new(Group {
+                conn: Some(conn),
+                held: false,
+                line: VecDeque::new(),
+                handed_to: None,
+                next_ticket: 0,
+                open: None,
+                outcomes: VecDeque::new(),
+                next_batch: 0,
+                closed: false,
+            }),
+            settled: Condvar::new(),
+        })
+    }
+
+    /// The most writes one `COMMIT` holds.
+    pub fn batch_cap(&self) -> usize {
+        self.batch_cap
+    }
+
+    /// The reader pool, for checking a read-only connection out directly.
+    pub fn readers(&self) -> &Pool<M> {
+        &self.readers
+    }
+
+    /// Waits for the writer connection, in arrival order, up to the write
+    /// timeout. Returns it (`None`: discarded, open a new one) with the lock
+    /// held, so the caller can see the open batch.
+    fn hold(&self) -> Result<(MutexGuard<'_, Group<M::Connection>>, Option<M::Connection>)> {
+        let mut group = self.group.lock();
+        if group.closed {
+            return Err(Error::closed("group commit"));
+        }
+        if !group.held {
+            group.held = true;
+            let conn = group.conn.take();
+            return Ok((group, conn));
+        }
+        let ticket = group.next_ticket;
+        group.next_ticket += 1;
+        let wake = Arc::new(Condvar::new());
+        group.line.push_back(Waiter { ticket, wake: wake.clone() });
+        let timeout = self.manager.write_timeout();
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            // Handed over: taken even if the wait has just timed out or the
+            // strategy closed, or the open batch would be stranded.
+            if group.handed_to == Some(ticket) {
+                group.handed_to = None;
+                let conn = group.conn.take();
+                return Ok((group, conn));
+            }
+            let timed_out;
+            (group, timed_out) = match deadline {
+                _ if group.closed => (group, false),
+                Some(deadline) => wake.wait_until(group, deadline),
+                None => (wake.wait(group), false),
+            };
+            if group.handed_to == Some(ticket) {
+                continue;
+            }
+            if group.closed || timed_out {
+                let at = group.line.iter().position(|w| w.ticket == ticket).expect("a waiter leaves once");
+                group.line.remove(at);
+                if group.closed {
+                    return Err(Error::closed("group commit"));
+                }
+                return Err(Error::new(
+                    ErrorKind::Busy,
+                    format!(
+                        "group commit waited {timeout:?} for the writer connection and did not get it: \
+                         {ahead} writer(s) were ahead of it; keep write transactions short or raise the \
+                         busy timeout",
+                        ahead = at + 1
+                    ),
+                ));
+            }
+        }
+    }
+
+    /// Gives the connection back: to the head of the line if anyone waits
+    /// (one wake-up), otherwise to the slot.
+    fn hand_on(group: &mut Group<M::Connection>, conn: Option<M::Connection>) {
+        // A closed strategy keeps no connection open.
+        group.conn = conn.filter(|_| !group.closed);
+        match group.line.pop_front() {
+            Some(next) => {
+                group.handed_to = Some(next.ticket);
+                next.wake.notify_one();
+            }
+            None => group.held = false,
+        }
+    }
+
+    /// Runs `work` as the first write of a new batch: in `BEGIN IMMEDIATE`,
+    /// with no savepoint (nobody else's rows are in the transaction yet).
+    fn run_first(&self, conn: &M::Connection, work: Work<'_, M::Connection>) -> Done {
+        match catch_unwind(AssertUnwindSafe(|| work(conn))) {
+            Ok(Ok(())) if conn.in_transaction() => return Done::Joined,
+            Ok(Ok(())) => return Done::Failed(Failure::Error(Error::transaction_ended_by_work())),
+            outcome => {
+                if conn.in_transaction() {
+                    // If this fails too, the end of the batch discards the
+                    // connection, which rolls back as it closes.
+                    let _ = conn.rollback();
+                }
+                Done::Failed(match outcome {
+                    Ok(Err(e)) => Failure::Error(self.manager.explain(e)),
+                    Err(panic) => Failure::Panic(panic),
+                    Ok(Ok(())) => unreachable!("handled above"),
+                })
+            }
+        }
+    }
+
+    /// Runs `work` inside the open batch, in litepool's savepoint, with the
+    /// connection sealed.
+    fn run_member(&self, conn: &mut M::Connection, work: Work<'_, M::Connection>) -> Done {
+        let lost = |e: Error| Done::Lost(Failure::Error(e));
+        if let Err(e) = conn.savepoint() {
+            return if conn.in_transaction() { Done::Failed(Failure::Error(e)) } else { lost(e) };
+        }
+        if let Err(e) = conn.seal(true) {
+            return match conn.rollback_to_savepoint() {
+                Ok(()) => Done::Failed(Failure::Error(e)),
+                Err(_) => lost(e),
+            };
+        }
+        let outcome = catch_unwind(AssertUnwindSafe(|| work(conn)));
+        if let Err(e) = conn.seal(false) {
+            // A connection that may still refuse litepool's own statements
+            // cannot go on: the batch ends here, and the connection with it.
+            return lost(e);
+        }
+        if !conn.in_transaction() {
+            // SQLite rolled the whole transaction back (or a trigger did):
+            // the rows of every member so far are gone.
+            let failure = match outcome {
+                Ok(Ok(())) => Failure::Error(Error::transaction_ended_by_work()),
+                Ok(Err(e)) => Failure::Error(self.manager.explain(e)),
+                Err(panic) => Failure::Panic(panic),
+            };
+            return Done::Lost(failure);
+        }
+        let failure = match outcome {
+            Ok(Ok(())) => match conn.release_savepoint() {
+                Ok(()) => return Done::Joined,
+                Err(e) => Failure::Error(self.manager.explain(e)),
+            },
+            Ok(Err(e)) => Failure::Error(self.explain_work_error(e)),
+            Err(panic) => Failure::Panic(panic),
+        };
+        match conn.rollback_to_savepoint() {
+            Ok(()) => Done::Failed(failure),
+            // The caller's rows cannot be told from the others' any more:
+            // the batch is lost, and the caller learns why.
+            Err(e) => Done::Lost(match failure {
+                Failure::Error(first) => Failure::Error(Error::new(
+                    first.kind(),
+                    format!("{first}; undoing this write alone failed too ({e}), so its whole batch was rolled back"),
+                )),
+                panic => panic,
+            }),
+        }
+    }
+
+    /// A work error, explained; a statement the seal refused says why.
+    fn explain_work_error(&self, e: Error) -> Error {
+        const SQLITE_AUTH: i32 = 23;
+        if e.extended_code() == Some(SQLITE_AUTH) {
+            return Error::new(
+                ErrorKind::Sql,
+                format!(
+                    "{e}: the group strategy refuses BEGIN, COMMIT, ROLLBACK and litepool's savepoint \
+                     inside a write, because other callers' rows share its transaction; return an error \
+                     to undo this write instead"
+                ),
+            );
+        }
+        self.manager.explain(e)
+    }
+
+    /// Begins a new batch: the file's write turn, a connection (a new one
+    /// if the last was discarded), `BEGIN IMMEDIATE`. On failure the
+    /// connection goes back and nothing is left open.
+    fn begin(&self, conn: Option<M::Connection>) -> Result<(M::Connection, Turn)> {
+        let turn = match self.writers.turn() {
+            Ok(turn) => turn,
+            Err(e) => {
+                self.give_back(conn);
+                return Err(self.manager.explain(e));
+            }
+        };
+        let conn = match conn {
+            Some(conn) => conn,
+            None => match catch_unwind(AssertUnwindSafe(|| connect(&self.manager))) {
+                Ok(Ok(conn)) => conn,
+                Ok(Err(e)) => {
+                    self.give_back(None);
+                    return Err(e);
+                }
+                Err(panic) => {
+                    self.give_back(None);
+                    resume_unwind(panic);
+                }
+            },
+        };
+        if let Err(e) = conn.begin_immediate() {
+            self.give_back(Some(conn));
+            return Err(self.manager.explain(e));
+        }
+        Ok((conn, turn))
+    }
+
+    /// Gives the connection back (see `hand_on`).
+    fn give_back(&self, conn: Option<M::Connection>) {
+        Self::hand_on(&mut self.group.lock(), conn);
+    }
+
+    /// After a caller's work: joins the batch and hands the transaction on
+    /// to the next caller in line, or ends the batch, committing it for
+    /// every member; then returns this caller's own result.
+    fn settle(&self, conn: M::Connection, mut turn: Option<Turn>, done: Done) -> Result<()> {
+        let mut group = self.group.lock();
+        let (own, lost) = match done {
+            Done::Joined => {
+                if group.open.is_none() {
+                    let number = group.next_batch;
+                    group.next_batch += 1;
+                    let turn = turn.take().expect("the first write of a batch took its turn");
+                    group.open = Some(Batch { number, members: 0, turn });
+                }
+                group.open.as_mut().expect("just opened").members += 1;
+                (None, None)
+            }
+            Done::Failed(failure) => (Some(failure), None),
+            Done::Lost(failure) => {
+                let why = failure.describe();
+                (Some(failure), Some(why))
+            }
+        };
+
+        let Some(open) = &group.open else {
+            // The first write of a would-be batch failed: it rolled back,
+            // and nothing else was in the transaction.
+            drop(group);
+            let (kept, panic) = self.return_path(&conn);
+            drop(turn);
+            self.give_back(if kept { Some(conn) } else { None });
+            return fail(own.expect("a write that joined has a batch"), panic);
+        };
+        let number = open.number;
+        let pass_on =
+            lost.is_none() && !group.closed && !group.line.is_empty() && open.members < self.batch_cap;
+        if pass_on {
+            Self::hand_on(&mut group, Some(conn));
+            drop(group);
+            return match own {
+                None => self.outcome_of(self.group.lock(), number),
+                Some(failure) => failure.into_result(),
+            };
+        }
+
+        // This caller ends the batch: every member's rows commit, or none do.
+        let open = group.open.take().expect("seen above");
+        drop(group);
+        let failure = match lost {
+            Some(why) => Some((
+                ErrorKind::Aborted,
+                format!(
+                    "this write was not applied: the transaction it was batched in with other writes \
+                     was rolled back before it committed, because of another write in the batch ({why}); \
+                     retrying it is safe"
+                ),
+            )),
+            None => conn.commit().err().map(|e| {
+                let e = self.manager.explain(e);
+                (e.kind(), format!("the COMMIT of this write's batch failed, so it was not applied: {e}"))
+            }),
+        };
+        if failure.is_some() && conn.in_transaction() {
+            // If this fails too, the return path discards the connection,
+            // which rolls back as it closes: no transaction stays open.
+            let _ = conn.rollback();
+        }
+        let (kept, panic) = self.return_path(&conn);
+        drop(open.turn);
+        let others = open.members - usize::from(own.is_none());
+        let mut group = self.group.lock();
+        if others > 0 {
+            group.outcomes.push_back(Outcome { batch: open.number, failure: failure.clone(), uncollected: others });
+        }
+        Self::hand_on(&mut group, if kept { Some(conn) } else { None });
+        drop(group);
+        if others > 0 {
+            self.settled.notify_all();
+        }
+        match (own, failure) {
+            (Some(failure), _) => fail(failure, panic),
+            (None, failure) => {
+                if let Some(panic) = panic {
+                    resume_panic(panic);
+                }
+                failure.map_or(Ok(()), |(kind, message)| Err(Error::new(kind, message)))
+            }
+        }
+    }
+
+    /// The return path every strategy shares, after a transaction ends:
+    /// whether the connection may be kept, and a panic from the manager's
+    /// callbacks to resume.
+    fn return_path(&self, conn: &M::Connection) -> (bool, Option<Box<dyn std::any::Any + Send>>) {
+        match check_return(&self.manager, conn, false) {
+            Reuse::Keep => (true, None),
+            Reuse::Discard => (false, None),
+            Reuse::Panicked(panic) => (false, Some(panic)),
+        }
+    }
+
+    /// Waits for batch `number`'s outcome and collects it.
+    fn outcome_of(&self, mut group: MutexGuard<'_, Group<M::Connection>>, number: u64) -> Result<()> {
+        loop {
+            if let Some(at) = group.outcomes.iter().position(|o| o.batch == number) {
+                let outcome = &mut group.outcomes[at];
+                outcome.uncollected -= 1;
+                let failure = outcome.failure.clone();
+                if outcome.uncollected == 0 {
+                    group.outcomes.remove(at);
+                }
+                return match failure {
+                    None => Ok(()),
+                    Some((kind, message)) => Err(Error::new(kind, message)),
+                };
+            }
+            group = self.settled.wait(group);
+        }
+    }
+}
+
+impl<M: Manager> Access for GroupCommit<M> {
+    type Connection = M::Connection;
+
+    fn name(&self) -> &str {
+        Self::strategy().name
+    }
+
+    fn read_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
+        self.readers.read_with(work)
+    }
+
+    fn write_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
+        let (group, conn) = self.hold()?;
+        let batch = group.open.as_ref().map(|b| b.number);
+        let closed = group.closed;
+        drop(group);
+        let (conn, turn, done) = match batch {
+            Some(_) => {
+                let mut conn = conn.expect("a batch is open only on a kept connection");
+                // Closed while it waited: it still ends the batch it was
+                // handed, or the batch's members would wait for ever.
+                let done = match closed {
+                    true => Done::Failed(Failure::Error(Error::closed("group commit"))),
+                    false => self.run_member(&mut conn, work),
+                };
+                (conn, None, done)
+            }
+            None if closed => {
+                self.give_back(conn);
+                return Err(Error::closed("group commit"));
+            }
+            None => {
+                let (conn, turn) = self.begin(conn)?;
+                let done = self.run_first(&conn, work);
+                (conn, Some(turn), done)
+            }
+        };
+        self.settle(conn, turn, done)
+    }
+
+    /// The writer and the readers added up; callers waiting for the writer
+    /// connection count as waiting.
+    fn state(&self) -> State {
+        let readers = self.readers.state();
+        let group = self.group.lock();
+        let writer_idle = usize::from(!group.held && group.conn.is_some());
+        State::new(
+            readers.idle + writer_idle,
+            readers.in_use + usize::from(group.held),
+            readers.waiting + group.line.len(),
+        )
+    }
+
+    fn close(&self) {
+        let mut group = self.group.lock();
+        group.closed = true;
+        if !group.held {
+            group.conn = None;
+        }
+        for waiter in &group.line {
+            waiter.wake.notify_one();
+        }
+        drop(group);
+        self.writers.close();
+        self.readers.close();
+    }
+}
+
+/// A caller's own failure: its panic resumes (a manager's panic is then
+/// dropped, as a second panic would abort), or its error is returned after
+/// the manager's panic, if any, resumes.
+fn fail(failure: Failure, manager_panic: Option<Box<dyn std::any::Any + Send>>) -> Result<()> {
+    if let (Failure::Error(_), Some(panic)) = (&failure, manager_panic) {
+        resume_panic(panic);
+    }
+    failure.into_result()
+}
+
+impl<M: Manager> fmt::Debug for GroupCommit<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupCommit")
+            .field("state", &Access::state(self))
+            .field("batch_cap", &self.batch_cap)
+            .finish_non_exhaustive()
+    }
+}
