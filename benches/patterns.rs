@@ -15,6 +15,15 @@
 //!    queue's cost or gain is a ratio from one run.
 //! 3. `read_mix`: 90 % point reads, 10 % inserts, every strategy and r2d2,
 //!    beside one connection doing the same operations from one thread.
+//! 4. `commit`: the group-commit comparison. T threads (1 to 64) each
+//!    inserting rows, under `synchronous = NORMAL` and `FULL`, every
+//!    strategy, the group strategy with batch caps 8 and 128 beside its
+//!    default, and r2d2, beside one connection inserting the same rows
+//!    alone in autocommit; then an untimed pass records each insert's
+//!    latency for p50 and p99.
+//!
+//! `cargo bench --bench patterns -- commit/` runs one group (any filter
+//! naming a group skips the others' untimed passes too).
 //!
 //! Threads are long-lived workers, so per-thread connections stay open
 //! across samples, and a keeper connection stays open throughout, so no
@@ -34,10 +43,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
-use litepool::{Access, AccessExt, Pool, Sizing, SqliteManager, Synchronous, strategies};
+use litepool::{Access, AccessExt, GroupCommit, Pool, Sizing, SqliteManager, Synchronous, strategies};
 use rusqlite::Connection;
 
 const THREADS: [usize; 4] = [1, 2, 4, 8];
+/// The `commit` group's thread counts.
+const COMMIT_THREADS: [usize; 6] = [1, 2, 4, 8, 16, 64];
+/// The group strategy's batch caps measured beside its default.
+const OTHER_CAPS: [usize; 2] = [8, 128];
 const PRELOAD: i64 = 10_000;
 
 type Sqlite = dyn Access<Connection = Connection>;
@@ -45,6 +58,7 @@ type Sqlite = dyn Access<Connection = Connection>;
 /// r2d2's manager for our rusqlite, set up as litepool's connections are.
 struct R2d2Sqlite {
     path: PathBuf,
+    synchronous: &'static str,
 }
 
 impl r2d2::ManageConnection for R2d2Sqlite {
@@ -54,7 +68,7 @@ impl r2d2::ManageConnection for R2d2Sqlite {
     fn connect(&self) -> Result<Connection, rusqlite::Error> {
         let conn = Connection::open(&self.path)?;
         conn.busy_timeout(Duration::from_secs(5))?;
-        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+        conn.execute_batch(&format!("PRAGMA synchronous = {}; PRAGMA foreign_keys = ON;", self.synchronous))?;
         Ok(conn)
     }
 
@@ -68,12 +82,31 @@ impl r2d2::ManageConnection for R2d2Sqlite {
 }
 
 fn r2d2_pool(path: &Path, size: u32, test_on_check_out: bool) -> r2d2::Pool<R2d2Sqlite> {
+    r2d2_pool_with(path, size, test_on_check_out, Synchronous::Normal)
+}
+
+fn r2d2_pool_with(
+    path: &Path,
+    size: u32,
+    test_on_check_out: bool,
+    sync: Synchronous,
+) -> r2d2::Pool<R2d2Sqlite> {
     r2d2::Pool::builder()
         .max_size(size)
         .min_idle(Some(size))
         .test_on_check_out(test_on_check_out)
-        .build(R2d2Sqlite { path: path.to_owned() })
+        .build(R2d2Sqlite { path: path.to_owned(), synchronous: sync_sql(sync) })
         .expect("build r2d2 pool")
+}
+
+fn sync_sql(sync: Synchronous) -> &'static str {
+    if sync == Synchronous::Full { "FULL" } else { "NORMAL" }
+}
+
+/// The group filter given on the command line, if any (`-- commit/`).
+fn wanted(group: &str) -> bool {
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    filter.is_none_or(|f| f.contains(group) || group.contains(f.trim_end_matches('/')))
 }
 
 /// Per-operation times (ns) of every sample, by benchmark id.
@@ -388,6 +421,175 @@ fn single_tail(group: &str, dir: &Path, threads: usize, single: fn(&Connection, 
     TAILS.lock().unwrap().insert(format!("{group}/single/{threads}"), (slow, ops));
 }
 
+/// Per-insert latencies (p50, p99, in µs) by benchmark id, from one
+/// untimed pass.
+static LATENCIES: Mutex<BTreeMap<String, (f64, f64)>> = Mutex::new(BTreeMap::new());
+
+/// Inserts per latency pass, split among the threads (at least 20 each).
+const LATENCY_OPS: usize = 1_600;
+
+fn percentiles(mut micros: Vec<f64>) -> (f64, f64) {
+    micros.sort_by(f64::total_cmp);
+    let at = |q: f64| micros[((micros.len() - 1) as f64 * q).round() as usize];
+    (at(0.50), at(0.99))
+}
+
+fn sync_label(sync: Synchronous) -> &'static str {
+    if sync == Synchronous::Full { "full" } else { "normal" }
+}
+
+/// The group-commit comparison, under `sync`: every strategy, the group
+/// strategy with other caps, and r2d2, against one connection writing the
+/// same rows alone in autocommit; then each one's latency pass.
+fn commit_group(c: &mut Criterion, dir: &Path, sync: Synchronous) {
+    let label = sync_label(sync);
+    let mut group = c.benchmark_group(format!("commit/{label}"));
+    for threads in COMMIT_THREADS {
+        let (path, _keeper) = database(dir, &format!("commit-{label}-{threads}.db"));
+        let workers = Workers::new(threads);
+        let single = manager_connection(&path);
+        single.execute_batch(&format!("PRAGMA synchronous = {}", sync_sql(sync))).unwrap();
+        let id = format!("commit/{label}/single/{threads}");
+        group.bench_function(BenchmarkId::new("single", threads), |b| {
+            b.iter_custom(|iters| {
+                let mut rng = 0x2545_F491_4F6C_DD1D;
+                let ops = iters * threads as u64;
+                let started = Instant::now();
+                for _ in 0..ops {
+                    single_insert(&single, &mut rng);
+                }
+                let elapsed = started.elapsed();
+                record(&id, elapsed, ops);
+                elapsed / threads as u32
+            })
+        });
+        let per_thread_ops = (LATENCY_OPS / threads).max(20);
+        let mut rng = 0x9E37_79B9;
+        let micros = (0..per_thread_ops * threads)
+            .map(|_| {
+                let started = Instant::now();
+                single_insert(&single, &mut rng);
+                started.elapsed().as_secs_f64() * 1e6
+            })
+            .collect();
+        LATENCIES.lock().unwrap().insert(id, percentiles(micros));
+
+        let manager = || SqliteManager::file(&path).synchronous(sync);
+        let sizing = Sizing::pool_size(threads.clamp(2, 16));
+        let mut subjects: Vec<(String, Subject)> = strategies::<SqliteManager>()
+            .iter()
+            .map(|s| (s.name.to_owned(), Subject::Litepool(Arc::new((s.open)(manager(), sizing).unwrap()))))
+            .collect();
+        for cap in OTHER_CAPS {
+            let group = GroupCommit::with_batch_cap(manager(), sizing.pool_size, cap).unwrap();
+            subjects.push((format!("group-cap{cap}"), Subject::Litepool(Arc::new(Box::new(group)))));
+        }
+        let r2d2_size = threads.clamp(2, 16) as u32;
+        subjects.push(("r2d2".to_owned(), Subject::R2d2(r2d2_pool_with(&path, r2d2_size, true, sync))));
+        for (name, subject) in subjects {
+            let id = format!("commit/{label}/{name}/{threads}");
+            let timed = subject.clone();
+            group.bench_function(BenchmarkId::new(&name, threads), |b| {
+                b.iter_custom(|iters| {
+                    let subject = timed.clone();
+                    let job: Job = Arc::new(move |t| {
+                        let mut rng = 0x2545_F491_4F6C_DD1D ^ ((t as u64 + 1) << 32);
+                        for _ in 0..iters {
+                            insert_op(&subject, &mut rng);
+                        }
+                    });
+                    let elapsed = workers.run(job);
+                    record(&id, elapsed, iters * threads as u64);
+                    elapsed / threads as u32
+                })
+            });
+            if SAMPLES.lock().unwrap().contains_key(&id) {
+                let all = Arc::new(Mutex::new(Vec::new()));
+                let sink = all.clone();
+                workers.run(Arc::new(move |t| {
+                    let mut rng = 0x9E37_79B9 ^ ((t as u64 + 1) << 32);
+                    let mine: Vec<f64> = (0..per_thread_ops)
+                        .map(|_| {
+                            let started = Instant::now();
+                            insert_op(&subject, &mut rng);
+                            started.elapsed().as_secs_f64() * 1e6
+                        })
+                        .collect();
+                    sink.lock().unwrap().extend(mine);
+                }));
+                let micros = std::mem::take(&mut *all.lock().unwrap());
+                LATENCIES.lock().unwrap().insert(id, percentiles(micros));
+            }
+        }
+    }
+    group.finish();
+}
+
+/// The `commit` group's tables: throughput / the single connection's, and
+/// p50 / p99 latency, for each `synchronous`.
+fn commit_summary() -> String {
+    let mut out = String::new();
+    let mut names: Vec<String> = vec!["single".to_owned()];
+    names.extend(strategies::<SqliteManager>().iter().map(|s| s.name.to_owned()));
+    names.extend(OTHER_CAPS.iter().map(|cap| format!("group-cap{cap}")));
+    names.push("r2d2".to_owned());
+    let header = |first: &str| {
+        let mut h = format!("| {first} |");
+        let mut rule = "|---|".to_owned();
+        for t in COMMIT_THREADS {
+            h.push_str(&format!(" {t} thr |"));
+            rule.push_str("---|");
+        }
+        format!("{h}\n{rule}\n")
+    };
+    let latencies = LATENCIES.lock().unwrap();
+    for sync in [Synchronous::Normal, Synchronous::Full] {
+        let label = sync_label(sync);
+        if median_ns(&format!("commit/{label}/single/1")).is_none() {
+            continue;
+        }
+        out.push_str(&format!(
+            "Group commit, `synchronous = {}`: write throughput / one connection writing the same rows \
+             alone in autocommit (same run):\n\n{}",
+            sync_sql(sync),
+            header("strategy")
+        ));
+        for name in names.iter().skip(1) {
+            let mut row = format!("| {name} |");
+            for t in COMMIT_THREADS {
+                match (
+                    median_ns(&format!("commit/{label}/single/{t}")),
+                    median_ns(&format!("commit/{label}/{name}/{t}")),
+                ) {
+                    (Some(single), Some(this)) => row.push_str(&format!(" {:.2} |", single / this)),
+                    _ => row.push_str(" – |"),
+                }
+            }
+            out.push_str(&row);
+            out.push('\n');
+        }
+        out.push_str(&format!(
+            "\nLatency per insert, p50 / p99 in µs (untimed pass, {LATENCY_OPS} inserts split among the \
+             threads, at least 20 each), `synchronous = {}`:\n\n{}",
+            sync_sql(sync),
+            header("strategy")
+        ));
+        for name in &names {
+            let mut row = format!("| {name} |");
+            for t in COMMIT_THREADS {
+                match latencies.get(&format!("commit/{label}/{name}/{t}")) {
+                    Some((p50, p99)) => row.push_str(&format!(" {p50:.0} / {p99:.0} |")),
+                    None => row.push_str(" – |"),
+                }
+            }
+            out.push_str(&row);
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    out
+}
+
 fn insert_op(subject: &Subject, rng: &mut u64) {
     subject.insert(next(rng) as i64);
 }
@@ -441,6 +643,9 @@ fn summary() -> String {
             "Read-mix throughput (90 % point reads, 10 % inserts) / one connection doing the same from one thread",
         ),
     ] {
+        if median_ns(&format!("{group}/single/1")).is_none() {
+            continue; // filtered out of this run
+        }
         out.push_str(&format!("{title}:\n\n{}", header("strategy")));
         if group == "writes" {
             // The transaction statements alone, on the single connection.
@@ -504,6 +709,9 @@ fn summary() -> String {
             out.push('\n');
         }
     }
+    if median_ns("checkout/litepool-pool/1").is_none() {
+        return out;
+    }
     out.push_str(&format!(
         "Checkout (get + return, no SQL), ns per checkout (median):\n\n{}",
         header("pattern")
@@ -545,24 +753,37 @@ fn main() {
         .measurement_time(Duration::from_secs(2))
         .sample_size(10)
         .configure_from_args();
-    checkout(&mut c, dir.path());
-    sql_group(
-        &mut c,
-        dir.path(),
-        "writes",
-        insert_op,
-        &[("single", single_insert), ("single-immediate", single_insert_immediate)],
-    );
-    sql_group(&mut c, dir.path(), "read_mix", mix_op, &[("single", single_mix_op)]);
-    for t in THREADS {
-        single_tail("writes", dir.path(), t, single_insert);
-        single_tail("read_mix", dir.path(), t, single_mix_op);
+    if wanted("checkout") {
+        checkout(&mut c, dir.path());
+    }
+    if wanted("writes") {
+        sql_group(
+            &mut c,
+            dir.path(),
+            "writes",
+            insert_op,
+            &[("single", single_insert), ("single-immediate", single_insert_immediate)],
+        );
+        for t in THREADS {
+            single_tail("writes", dir.path(), t, single_insert);
+        }
+    }
+    if wanted("read_mix") {
+        sql_group(&mut c, dir.path(), "read_mix", mix_op, &[("single", single_mix_op)]);
+        for t in THREADS {
+            single_tail("read_mix", dir.path(), t, single_mix_op);
+        }
+    }
+    for sync in [Synchronous::Normal, Synchronous::Full] {
+        if wanted(&format!("commit/{}", sync_label(sync))) {
+            commit_group(&mut c, dir.path(), sync);
+        }
     }
     c.final_summary();
     if SAMPLES.lock().unwrap().is_empty() {
         return; // a filtered or --list run: nothing to summarise
     }
-    let summary = summary();
+    let summary = format!("{}{}", summary(), commit_summary());
     println!("\n{summary}");
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/litepool-bench.md");
     std::fs::write(&target, &summary).expect("write target/litepool-bench.md");

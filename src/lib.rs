@@ -1,7 +1,7 @@
 //! litepool: multi-threaded SQLite access whose patterns are model-checked,
 //! property-tested against real database files, and measured.
 //!
-//! Four strategies, one interface ([`Access`]):
+//! Five strategies, one interface ([`Access`]):
 //!
 //! | strategy | what it is | where |
 //! |---|---|---|
@@ -9,6 +9,7 @@
 //! | [`Pool`] | a bounded pool of interchangeable connections | `src/pool.rs` |
 //! | [`Locked`] | one connection behind a mutex | `src/locked.rs` |
 //! | [`SplitPool`] | one writer behind a mutex, a pool of read-only readers (WAL) | `src/split.rs` |
+//! | [`GroupCommit`] | one writer whose callers' writes share a `COMMIT`, each in its own savepoint; read-only readers (WAL) | `src/group.rs` |
 //!
 //! Every strategy's write path first takes its turn in the database file's
 //! [`WriteQueue`] (one per file per process, so writers take turns in

@@ -78,16 +78,36 @@ fn a_correct_copy_passes() {
 /// Each planted bug, and the property that must catch it.
 const CAUGHT_BY: [(&str, &str, &[&str]); 13] = [
     ("ack-before-commit", "acknowledged_writes_are_committed", &["acknowledged before the COMMIT"]),
-    ("one-outcome-slot", "results_reach_the_right_batch", &["acknowledged before the COMMIT", "never acknowledged"]),
+    (
+        "one-outcome-slot",
+        "results_reach_the_right_batch",
+        &["acknowledged before the COMMIT", "never acknowledged"],
+    ),
     ("failing-last-skips-commit", "a_failed_writes_rows_are_absent_and_the_others_present", &["deadlock"]),
     ("give-up-drops-handed", "a_writer_that_gives_up_strands_nobody", &["deadlock"]),
     ("hand-off-without-wake", "acknowledged_writes_are_committed", &["deadlock"]),
     ("count-outside-lock", "a_writer_that_gives_up_strands_nobody", &["deadlock"]),
-    ("failed-commit-leaves-open", "a_failed_commit_fails_every_member", &["no transaction is left open", "left open"]),
-    ("lost-batch-acked", "a_whole_rollback_fails_every_member_so_far", &["acknowledged before the COMMIT", "never acknowledged"]),
+    (
+        "failed-commit-leaves-open",
+        "a_failed_commit_fails_every_member",
+        &["no transaction is left open", "left open"],
+    ),
+    (
+        "lost-batch-acked",
+        "a_whole_rollback_fails_every_member_so_far",
+        &["acknowledged before the COMMIT", "never acknowledged"],
+    ),
     ("panic-escapes", "a_panicking_write_strands_nobody", &["deadlock", "Causality", "another's was lost"]),
-    ("failed-member-keeps-rows", "a_failed_writes_rows_are_absent_and_the_others_present", &["the failed write's row was committed"]),
-    ("no-seal", "work_cannot_end_the_shared_transaction", &["committed another caller's row", "acknowledged before the COMMIT"]),
+    (
+        "failed-member-keeps-rows",
+        "a_failed_writes_rows_are_absent_and_the_others_present",
+        &["the failed write's row was committed"],
+    ),
+    (
+        "no-seal",
+        "work_cannot_end_the_shared_transaction",
+        &["committed another caller's row", "acknowledged before the COMMIT"],
+    ),
     ("cap-off-by-one", "batches_hold_at_most_cap_writes", &["with a cap of 1"]),
     ("closed-handed-leaves", "close_racing_with_a_batch_strands_nobody", &["deadlock"]),
 ];

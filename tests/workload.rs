@@ -6,7 +6,9 @@
 //! on a fresh database file; afterwards the case checks, in the spirit of
 //! SQLite's `threadtest3`:
 //!
-//! * no error but the ones `Fail` asks for;
+//! * no error but the ones `Fail` asks for (and, for a strategy that
+//!   batches writes, `Aborted` for the writes batched with a `Fail(Full)`,
+//!   which makes SQLite roll the whole transaction back);
 //! * the rows in the table are exactly the rows acknowledged: nothing lost,
 //!   nothing doubled, nothing from a failed or abandoned transaction;
 //! * `PRAGMA integrity_check` says `ok`;
@@ -48,10 +50,13 @@ enum Op {
     Abandon(i64),
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Failure {
     InvalidSql,
     Constraint,
+    /// A write past `PRAGMA max_page_count`: `SQLITE_FULL`, after which
+    /// SQLite rolls back the whole transaction, not just the statement.
+    Full,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -74,7 +79,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => prop::collection::vec(any::<i64>(), 1..5).prop_map(Op::InsertBatch),
         3 => Just(Op::Count),
         2 => any::<i64>().prop_map(Op::ReadThenWrite),
-        1 => prop_oneof![Just(Failure::InvalidSql), Just(Failure::Constraint)].prop_map(Op::Fail),
+        1 => prop_oneof![Just(Failure::InvalidSql), Just(Failure::Constraint), Just(Failure::Full)]
+            .prop_map(Op::Fail),
         1 => any::<i64>().prop_map(Op::Abandon),
     ]
 }
@@ -104,6 +110,9 @@ struct Outcome {
     /// (rows acknowledged before the count began, count, rows begun before it ended)
     counts: Vec<(i64, i64, i64)>,
     errors: Vec<String>,
+    /// Writes that failed `Aborted`: batched with a write that made SQLite
+    /// roll the whole transaction back.
+    aborted: usize,
 }
 
 /// Counters shared by the threads of one case.
@@ -125,7 +134,13 @@ fn count(c: &Connection) -> litepool::Result<i64> {
 }
 
 /// Runs one thread's operations and records what it saw.
-fn run_thread(access: &Sqlite, thread: i64, ops: &[Op], progress: &Progress) -> Outcome {
+fn run_thread(
+    access: &Sqlite,
+    thread: i64,
+    ops: &[Op],
+    progress: &Progress,
+    batches_writes: bool,
+) -> Outcome {
     let mut out = Outcome::default();
     for (i, op) in ops.iter().enumerate() {
         let key = |row: usize| (thread, i as i64, row as i64);
@@ -173,12 +188,14 @@ fn run_thread(access: &Sqlite, thread: i64, ops: &[Op], progress: &Progress) -> 
                             "INSERT INTO items (thread, op, row, value) VALUES (?1, ?2, ?3, 0)",
                             (key(0).0, key(0).1, key(0).2),
                         )?,
+                        Failure::Full => overflow(c)?,
                     };
                     Ok(())
                 });
                 let expected = match failure {
                     Failure::InvalidSql => ErrorKind::Sql,
                     Failure::Constraint => ErrorKind::Constraint,
+                    Failure::Full => ErrorKind::Full,
                 };
                 match result {
                     Err(e) if e.kind() == expected => Ok(vec![]),
@@ -212,10 +229,23 @@ fn run_thread(access: &Sqlite, thread: i64, ops: &[Op], progress: &Progress) -> 
                 progress.acknowledged.fetch_add(keys.len() as i64, Ordering::SeqCst);
                 out.acknowledged.extend(keys);
             }
+            Err(e) if e.is_aborted() && batches_writes => out.aborted += 1,
             Err(e) => out.errors.push(format!("op {i} {op:?}: {e}")),
         }
     }
     out
+}
+
+/// Fills the database past a `max_page_count` set just above its size, and
+/// sets the limit back (it belongs to the connection, which others use next)
+/// before returning SQLite's `SQLITE_FULL`.
+fn overflow(c: &Connection) -> litepool::Result<usize> {
+    let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let default: i64 = c.query_row("PRAGMA max_page_count", [], |r| r.get(0))?;
+    c.query_row(&format!("PRAGMA max_page_count = {}", pages + 1), [], |r| r.get::<_, i64>(0))?;
+    let full = c.execute("INSERT INTO filler VALUES (zeroblob(1000000))", []);
+    c.query_row(&format!("PRAGMA max_page_count = {default}"), [], |r| r.get::<_, i64>(0))?;
+    Ok(full?)
 }
 
 /// Runs `case` and returns a description of everything that went wrong.
@@ -234,7 +264,8 @@ fn run_case(case: &Case) -> Vec<String> {
         .write(|c| {
             Ok(c.execute_batch(
                 "CREATE TABLE items (id INTEGER PRIMARY KEY, thread INTEGER NOT NULL, op INTEGER NOT NULL,
-                 row INTEGER NOT NULL, value INTEGER NOT NULL, UNIQUE (thread, op, row))",
+                 row INTEGER NOT NULL, value INTEGER NOT NULL, UNIQUE (thread, op, row));
+                 CREATE TABLE filler (data BLOB);",
             )?)
         })
         .expect("create the table");
@@ -248,9 +279,10 @@ fn run_case(case: &Case) -> Vec<String> {
             .enumerate()
             .map(|(t, ops)| {
                 let (access, progress, start) = (&*access, &progress, &start);
+                let batches_writes = strategy.batches_writes;
                 s.spawn(move || {
                     start.wait();
-                    run_thread(access, t as i64, ops, progress)
+                    run_thread(access, t as i64, ops, progress, batches_writes)
                 })
             })
             .collect();
@@ -259,6 +291,7 @@ fn run_case(case: &Case) -> Vec<String> {
 
     let mut problems = Vec::new();
     let mut acknowledged = BTreeSet::new();
+    let mut aborted = 0;
     for (t, outcome) in outcomes.into_iter().enumerate() {
         let outcome = match outcome {
             Ok(outcome) => outcome,
@@ -273,6 +306,7 @@ fn run_case(case: &Case) -> Vec<String> {
             }
         };
         problems.extend(outcome.errors.iter().map(|e| format!("thread {t}: {e}")));
+        aborted += outcome.aborted;
         for key in outcome.acknowledged {
             if !acknowledged.insert(key) {
                 problems.push(format!("row {key:?} acknowledged twice"));
@@ -286,6 +320,10 @@ fn run_case(case: &Case) -> Vec<String> {
         if outcome.counts.windows(2).any(|w| w[1].1 < w[0].1) {
             problems.push(format!("thread {t}'s counts went down: {:?}", outcome.counts));
         }
+    }
+    let fills = case.threads.iter().flatten().any(|op| matches!(op, Op::Fail(Failure::Full)));
+    if aborted > 0 && !fills {
+        problems.push(format!("{aborted} writes aborted, but no write filled the database"));
     }
     let state = access.state();
     if state.in_use != 0 || state.waiting != 0 {

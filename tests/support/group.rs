@@ -303,7 +303,10 @@ pub const PROPERTIES: &[(&str, Property)] = &[
     ),
     ("a_panicking_write_strands_nobody", a_panicking_write_strands_nobody::<PlantedBatcher>),
     ("a_failed_commit_fails_every_member", a_failed_commit_fails_every_member::<PlantedBatcher>),
-    ("a_whole_rollback_fails_every_member_so_far", a_whole_rollback_fails_every_member_so_far::<PlantedBatcher>),
+    (
+        "a_whole_rollback_fails_every_member_so_far",
+        a_whole_rollback_fails_every_member_so_far::<PlantedBatcher>,
+    ),
     ("results_reach_the_right_batch", results_reach_the_right_batch::<PlantedBatcher>),
     ("a_writer_that_gives_up_strands_nobody", a_writer_that_gives_up_strands_nobody::<PlantedBatcher>),
     ("close_racing_with_a_batch_strands_nobody", close_racing_with_a_batch_strands_nobody::<PlantedBatcher>),
@@ -439,8 +442,7 @@ impl PlantedBatcher {
             let mut timed_out = false;
             loop {
                 let handed = state.handed_to == Some(ticket);
-                let gives_up = timed_out
-                    && (self.bug == GroupBug::GiveUpDropsHanded || !handed)
+                let gives_up = timed_out && (self.bug == GroupBug::GiveUpDropsHanded || !handed)
                     || state.closed && (self.bug == GroupBug::ClosedHandedLeaves || !handed);
                 if gives_up {
                     state.line.retain(|(t, _)| *t != ticket);
@@ -526,7 +528,11 @@ impl PlantedBatcher {
         loop {
             if self.bug == GroupBug::OneOutcomeSlot {
                 if let Some(committed) = state.last {
-                    return if committed { Ok(()) } else { Err(Error::new(ErrorKind::Busy, "planted: failed")) };
+                    return if committed {
+                        Ok(())
+                    } else {
+                        Err(Error::new(ErrorKind::Busy, "planted: failed"))
+                    };
                 }
             } else if let Some(at) = state.outcomes.iter().position(|o| o.0 == number) {
                 let committed = state.outcomes[at].1;
@@ -606,7 +612,8 @@ impl Batcher for PlantedBatcher {
             drop(state);
             return own_result(own.expect("a failed first write"));
         };
-        let waiting = if self.bug == GroupBug::CountOutsideLock { stale_waiting } else { !state.line.is_empty() };
+        let waiting =
+            if self.bug == GroupBug::CountOutsideLock { stale_waiting } else { !state.line.is_empty() };
         let room = if self.bug == GroupBug::CapOffByOne { members <= self.cap } else { members < self.cap };
         let pass_on = !lost && !state.closed && waiting && room;
         if pass_on || (self.bug == GroupBug::FailingLastSkipsCommit && own.is_some() && !lost) {

@@ -74,13 +74,13 @@ pub fn item_ids(path: &Path) -> Vec<i64> {
 }
 
 #[cfg(loom)]
+pub mod group;
+#[cfg(loom)]
 pub mod loom;
 #[cfg(loom)]
 pub mod planted;
 #[cfg(loom)]
 pub mod queue;
-#[cfg(loom)]
-pub mod group;
 
 pub mod counting;
 

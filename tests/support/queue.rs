@@ -205,25 +205,37 @@ pub fn every_waiter_is_woken<L: Line>(make: Make<L>) {
 /// A writer whose wait times out as the turn is handed to it strands
 /// nobody: it writes or leaves, and the writer behind it gets its turn.
 /// (A strictly first-in-first-out line, so that the release hands the
-/// turn over.)
+/// turn over. The impatient writer's deadline has passed: it may give up
+/// at any moment, before or after the release.)
 pub fn a_writer_that_times_out_strands_nobody<L: Line>(make: Make<L>) {
     model(make, 0, "a_writer_that_times_out_strands_nobody", 3, |line| {
         let seat = line.seat(true);
         let held = seat.turn().expect("the first writer gets its turn");
+        let gave_up = Arc::new(AtomicBool::new(false));
         let spawn = |patient: bool| {
-            let line = line.clone();
+            let (line, gave_up) = (line.clone(), gave_up.clone());
             thread::spawn(move || {
                 let seat = line.seat(patient);
                 match seat.turn() {
                     Ok(turn) => drop(turn),
-                    Err(e) => assert!(!patient && e.is_busy(), "{e}"),
+                    Err(e) => {
+                        assert!(!patient && e.is_busy(), "{e}");
+                        gave_up.store(true, Ordering::SeqCst);
+                    }
                 }
             })
         };
+        // Waits until `n` writers wait, or `n - 1` once the impatient one
+        // has given up.
+        let until = |n: usize| {
+            while line.waiting() != n && !(gave_up.load(Ordering::SeqCst) && line.waiting() == n - 1) {
+                thread::yield_now();
+            }
+        };
         let impatient = spawn(false);
-        until_waiting(&*line, 1);
+        until(1);
         let patient = spawn(true);
-        until_waiting(&*line, 2);
+        until(2);
         drop(held);
         impatient.join().unwrap();
         patient.join().unwrap();
