@@ -12,6 +12,19 @@
 //! strategies (`BEGIN IMMEDIATE`, its work, `COMMIT`, no savepoint), so
 //! batching costs nothing until there is contention, and grows with it.
 //!
+//! **Only when it pays.** Each member of a batch pays two thread wake-ups
+//! (one to be handed the transaction, one to learn its outcome), measured
+//! here at about 10 µs each; a `COMMIT` under `synchronous = NORMAL` in WAL
+//! costs less than that, one under `FULL` a sync of the log (50 µs to
+//! milliseconds). So the strategy keeps moving averages of both, measured
+//! as it runs, and hands the transaction on only while a commit costs more
+//! than two hand-offs. Otherwise each write commits alone, and between
+//! batches a running writer may take the free connection past the head of
+//! the line, at most [`OVERTAKING_BOUND`](crate::OVERTAKING_BOUND) times in
+//! a row, as in the write queue: waking the head costs more than a cheap
+//! write. EVIDENCE.md has the measurements, and the targets this does and
+//! does not meet.
+//!
 //! **What a caller is promised.** `write` returns `Ok` only after the
 //! `COMMIT` that holds the caller's rows has succeeded. Each caller after
 //! the first in a batch runs in litepool's savepoint
@@ -54,15 +67,15 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::access::{Access, Reuse, State, Work, check_return, connect, prepare, resume_panic};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manager::{Manager, Transactional};
 use crate::pool::Pool;
 use crate::strategy::{Connections, Strategy};
-use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
-use crate::write_queue::{Turn, Writers};
+use crate::sync::{Arc, Condvar, Mutex, MutexGuard, costs_more};
+use crate::write_queue::{OVERTAKING_BOUND, Turn, Writers};
 
 /// How many callers' writes one `COMMIT` holds at most, by default. Chosen
 /// from the benchmarks (`cargo bench --bench patterns -- commit/`): see
@@ -117,6 +130,22 @@ struct Group<C> {
     outcomes: VecDeque<Outcome>,
     next_batch: u64,
     closed: bool,
+    /// Times the connection was taken past the head of the line since it
+    /// became the head.
+    overtaken: usize,
+    /// How long a `COMMIT` takes, and how long a hand-off takes from the
+    /// wake-up to the woken caller running (moving averages): a batch
+    /// forms only while a commit costs more than the two wake-ups each
+    /// member pays (one to be handed the transaction, one for its outcome).
+    commit_cost: Duration,
+    handoff_cost: Duration,
+    /// When the connection was last handed to a waiter.
+    handed_at: Option<Instant>,
+}
+
+/// Folds `sample` into a moving average (weight 1/8).
+fn average(cost: Duration, sample: Duration) -> Duration {
+    cost - cost / 8 + sample / 8
 }
 
 struct Waiter {
@@ -226,6 +255,11 @@ impl<M: Manager> GroupCommit<M> {
                 outcomes: VecDeque::new(),
                 next_batch: 0,
                 closed: false,
+                overtaken: 0,
+                // Until measured, assume a commit is worth sharing.
+                commit_cost: Duration::from_millis(1),
+                handoff_cost: Duration::ZERO,
+                handed_at: None,
             }),
             settled: Condvar::new(),
         })
@@ -249,7 +283,12 @@ impl<M: Manager> GroupCommit<M> {
         if group.closed {
             return Err(Error::closed("group commit"));
         }
-        if !group.held {
+        // Between batches a running writer may take the free connection
+        // past the head of the line, a bounded number of times in a row, as
+        // the write queue allows: waking the head costs more than a cheap
+        // write.
+        if !group.held && group.handed_to.is_none() && (group.line.is_empty() || group.overtaken < OVERTAKING_BOUND) {
+            group.overtaken += usize::from(!group.line.is_empty());
             group.held = true;
             let conn = group.conn.take();
             return Ok((group, conn));
@@ -265,6 +304,16 @@ impl<M: Manager> GroupCommit<M> {
             // strategy closed, or the open batch would be stranded.
             if group.handed_to == Some(ticket) {
                 group.handed_to = None;
+                if let Some(at) = group.handed_at.take() {
+                    group.handoff_cost = average(group.handoff_cost, at.elapsed());
+                }
+                let conn = group.conn.take();
+                return Ok((group, conn));
+            }
+            let at_head = group.line.front().is_some_and(|w| w.ticket == ticket);
+            if at_head && !group.held && group.handed_to.is_none() {
+                group.line.pop_front();
+                (group.held, group.overtaken) = (true, 0);
                 let conn = group.conn.take();
                 return Ok((group, conn));
             }
@@ -274,12 +323,22 @@ impl<M: Manager> GroupCommit<M> {
                 Some(deadline) => wake.wait_until(group, deadline),
                 None => (wake.wait(group), false),
             };
-            if group.handed_to == Some(ticket) {
+            let at_head = group.line.front().is_some_and(|w| w.ticket == ticket);
+            let free = !group.held && group.handed_to.is_none();
+            if group.handed_to == Some(ticket) || (at_head && free && !group.closed) {
                 continue;
             }
             if group.closed || timed_out {
                 let at = group.line.iter().position(|w| w.ticket == ticket).expect("a waiter leaves once");
                 group.line.remove(at);
+                if at == 0 {
+                    // The new head may be waiting for a free connection
+                    // nobody will hand it.
+                    group.overtaken = 0;
+                    if let Some(head) = group.line.front().filter(|_| !group.held && group.handed_to.is_none()) {
+                        head.wake.notify_one();
+                    }
+                }
                 if group.closed {
                     return Err(Error::closed("group commit"));
                 }
@@ -296,18 +355,26 @@ impl<M: Manager> GroupCommit<M> {
         }
     }
 
-    /// Gives the connection back: to the head of the line if anyone waits
-    /// (one wake-up), otherwise to the slot.
+    /// Gives the connection back. With a batch open it is handed to the
+    /// head of the line (one wake-up), which must take it. Between batches
+    /// it is freed and the head woken to take it, unless the head has been
+    /// overtaken [`OVERTAKING_BOUND`] times: then it is handed over too.
     fn hand_on(group: &mut Group<M::Connection>, conn: Option<M::Connection>) {
         // A closed strategy keeps no connection open.
         group.conn = conn.filter(|_| !group.closed);
-        match group.line.pop_front() {
-            Some(next) => {
-                group.handed_to = Some(next.ticket);
-                next.wake.notify_one();
-            }
-            None => group.held = false,
+        let Some(head) = group.line.front() else {
+            group.held = false;
+            return;
+        };
+        if group.open.is_none() && group.overtaken < OVERTAKING_BOUND {
+            group.held = false;
+            head.wake.notify_one();
+            return;
         }
+        let next = group.line.pop_front().expect("the head was just seen");
+        (group.handed_to, group.overtaken) = (Some(next.ticket), 0);
+        group.handed_at = Some(Instant::now());
+        next.wake.notify_one();
     }
 
     /// Runs `work` as the first write of a new batch: in `BEGIN IMMEDIATE`,
@@ -468,8 +535,11 @@ impl<M: Manager> GroupCommit<M> {
             return fail(own.expect("a write that joined has a batch"), panic);
         };
         let number = open.number;
-        let pass_on =
-            lost.is_none() && !group.closed && !group.line.is_empty() && open.members < self.batch_cap;
+        let pass_on = lost.is_none()
+            && !group.closed
+            && !group.line.is_empty()
+            && open.members < self.batch_cap
+            && costs_more(group.commit_cost, group.handoff_cost * 2);
         if pass_on {
             Self::hand_on(&mut group, Some(conn));
             drop(group);
@@ -482,6 +552,7 @@ impl<M: Manager> GroupCommit<M> {
         // This caller ends the batch: every member's rows commit, or none do.
         let open = group.open.take().expect("seen above");
         drop(group);
+        let mut commit_took = None;
         let failure = match lost {
             Some(why) => Some((
                 ErrorKind::Aborted,
@@ -491,10 +562,15 @@ impl<M: Manager> GroupCommit<M> {
                      retrying it is safe"
                 ),
             )),
-            None => conn.commit().err().map(|e| {
-                let e = self.manager.explain(e);
-                (e.kind(), format!("the COMMIT of this write's batch failed, so it was not applied: {e}"))
-            }),
+            None => {
+                let started = Instant::now();
+                let committed = conn.commit();
+                commit_took = Some(started.elapsed());
+                committed.err().map(|e| {
+                    let e = self.manager.explain(e);
+                    (e.kind(), format!("the COMMIT of this write's batch failed, so it was not applied: {e}"))
+                })
+            }
         };
         if failure.is_some() && conn.in_transaction() {
             // If this fails too, the return path discards the connection,
@@ -505,6 +581,9 @@ impl<M: Manager> GroupCommit<M> {
         drop(open.turn);
         let others = open.members - usize::from(own.is_none());
         let mut group = self.group.lock();
+        if let Some(took) = commit_took {
+            group.commit_cost = average(group.commit_cost, took);
+        }
         if others > 0 {
             group.outcomes.push_back(Outcome { batch: open.number, failure: failure.clone(), uncollected: others });
         }

@@ -176,27 +176,47 @@ impl Transactional for Connection {
     }
 
     /// An authorizer, which SQLite consults whenever it prepares a
-    /// statement. Installing one expires the connection's prepared
-    /// statements, so each is prepared again, under it, at its next use:
-    /// a `COMMIT` the work cached before is refused too.
+    /// statement, refuses those statements while this thread has the
+    /// connection sealed. It is installed once per connection, at its first
+    /// seal (installing one expires the connection's prepared statements,
+    /// so each is prepared again, under it: a `COMMIT` the work cached
+    /// before is refused too); after that a seal only sets a flag of the
+    /// sealing thread, which is the thread that runs the work and so
+    /// prepares its statements. Whether it is installed is asked of SQLite
+    /// itself: a sealed `COMMIT` that prepares means it is not.
     fn seal(&mut self, sealed: bool) -> Result<()> {
         use rusqlite::hooks::{AuthAction, AuthContext, Authorization, TransactionOperation};
-        if !sealed {
-            self.authorizer(None::<fn(AuthContext<'_>) -> Authorization>)?;
+        SEALED.with(|flag| flag.set(sealed));
+        if !sealed || self.prepare("COMMIT").is_err() {
             return Ok(());
         }
-        self.authorizer(Some(|context: AuthContext<'_>| match context.action {
-            AuthAction::Transaction { .. } => Authorization::Deny,
-            AuthAction::Savepoint { operation, savepoint_name }
-                if operation != TransactionOperation::Begin
-                    && savepoint_name.eq_ignore_ascii_case(MEMBER_SAVEPOINT) =>
-            {
+        let refuse = |context: AuthContext<'_>| {
+            let ends_the_transaction = match context.action {
+                AuthAction::Transaction { .. } => true,
+                AuthAction::Savepoint { operation, savepoint_name } => {
+                    operation != TransactionOperation::Begin
+                        && savepoint_name.eq_ignore_ascii_case(MEMBER_SAVEPOINT)
+                }
+                _ => false,
+            };
+            if ends_the_transaction && SEALED.with(|flag| flag.get()) {
                 Authorization::Deny
+            } else {
+                Authorization::Allow
             }
-            _ => Authorization::Allow,
-        }))?;
+        };
+        if let Err(e) = self.authorizer(Some(refuse)) {
+            SEALED.with(|flag| flag.set(false));
+            return Err(e.into());
+        }
         Ok(())
     }
+}
+
+crate::sync::thread_local! {
+    /// Whether this thread has sealed the connection it is running a
+    /// batched write on (see `Transactional::seal`).
+    static SEALED: std::cell::Cell<bool> = std::cell::Cell::new(false);
 }
 
 /// SQLite's journal modes that litepool sets (`PRAGMA journal_mode`).

@@ -32,7 +32,7 @@ pub type Job<'a> = &'a mut dyn FnMut(&FakeConnection) -> Result<()>;
 /// A group-commit writer under test.
 pub trait Batcher: Send + Sync + 'static {
     /// The prefix of its models' names.
-    const NAME: &'static str;
+    fn name() -> &'static str;
     /// A batcher over `db` whose batches hold at most `cap` writes, and
     /// whose waiting writers give up as soon as they are woken unless
     /// `patient`.
@@ -45,7 +45,9 @@ pub trait Batcher: Send + Sync + 'static {
 pub struct RealBatcher(GroupCommit<FakeManager>);
 
 impl Batcher for RealBatcher {
-    const NAME: &'static str = "group";
+    fn name() -> &'static str {
+        GroupCommit::<FakeManager>::strategy().name
+    }
     fn open(db: &FakeDatabase, cap: usize, patient: bool) -> RealBatcher {
         let manager = db.manager().with_write_timeout(timeout(patient));
         RealBatcher(GroupCommit::with_batch_cap(manager, 1, cap).expect("the group opens"))
@@ -72,7 +74,7 @@ fn model<B: Batcher>(
     patient: bool,
     body: impl Fn(FakeDatabase, Arc<B>) + Send + Sync + 'static,
 ) {
-    check(&format!("{}::{property}", B::NAME), threads, move || {
+    check(&format!("{}::{property}", B::name()), threads, move || {
         let db = FakeDatabase::new();
         let batcher = Arc::new(B::open(&db, cap, patient));
         body(db, batcher)
@@ -555,7 +557,9 @@ fn own_result(panic: Option<Box<dyn std::any::Any + Send>>) -> Result<()> {
 }
 
 impl Batcher for PlantedBatcher {
-    const NAME: &'static str = "planted-group";
+    fn name() -> &'static str {
+        "planted-group"
+    }
 
     fn open(db: &FakeDatabase, cap: usize, patient: bool) -> PlantedBatcher {
         let conn = db.manager().connect().expect("the fake connects");

@@ -1,0 +1,178 @@
+//! Group commit on real SQLite files: what one caller's work can do to the
+//! others batched with it. Each test makes a batch deterministically: the
+//! first writer's work waits until a second writer is queued behind it, so
+//! the open transaction is handed to the second, which runs in litepool's
+//! savepoint; the first hears its outcome only at the batch's COMMIT.
+//!
+//! The loom models (`tests/loom_group.rs`) explore every interleaving of
+//! the same logic over a fake connection; these check what only SQLite
+//! does: the authorizer that seals the connection, `SQLITE_FULL` rolling
+//! the whole transaction back, and the messages a caller reads.
+
+mod support;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::thread;
+
+use litepool::{Access, AccessExt, GroupCommit, SqliteManager};
+use rusqlite::Connection;
+use support::{TempDb, integrity_check, item_ids, wait_until};
+
+fn open(db: &TempDb) -> GroupCommit<SqliteManager> {
+    let group = GroupCommit::open(db.manager("group.db"), 2).expect("open the group strategy");
+    group
+        .write(|c| {
+            Ok(c.execute_batch(
+                "CREATE TABLE items (id INTEGER PRIMARY KEY, value INTEGER NOT NULL);
+                 CREATE TABLE filler (data BLOB);",
+            )?)
+        })
+        .expect("create the tables");
+    group
+}
+
+fn insert(c: &Connection, id: i64) -> litepool::Result<()> {
+    c.execute("INSERT INTO items (id, value) VALUES (?1, 0)", [id])?;
+    Ok(())
+}
+
+/// Runs `first` (which inserts row 1) and `second` as one batch: `first`'s
+/// work waits until `second`'s caller is queued, then returns. Returns both
+/// results; a panic in `second` is returned as its result's error text.
+fn batch(
+    group: &GroupCommit<SqliteManager>,
+    second: impl FnOnce(&Connection) -> litepool::Result<()> + Send,
+) -> (litepool::Result<()>, Result<litepool::Result<()>, String>) {
+    thread::scope(|s| {
+        let first = s.spawn(|| {
+            group.write(|c| {
+                insert(c, 1)?;
+                wait_until("the second writer to queue behind the first", || group.state().waiting >= 1);
+                Ok(())
+            })
+        });
+        wait_until("the first write to hold the writer", || group.state().in_use >= 1);
+        let second = catch_unwind(AssertUnwindSafe(|| group.write(second)))
+            .map_err(|panic| support::panic_message(&*panic).to_owned());
+        (first.join().expect("the first writer does not panic"), second)
+    })
+}
+
+#[test]
+fn a_failing_write_in_a_batch_undoes_its_rows_alone() {
+    let db = TempDb::new();
+    let group = open(&db);
+    let (first, second) = batch(&group, |c| {
+        insert(c, 2)?;
+        insert(c, 1) // a duplicate key: fails
+    });
+    first.expect("the first write commits");
+    assert!(second.expect("no panic").is_err_and(|e| e.is_constraint()));
+    assert_eq!(item_ids(&db.path("group.db")), [1], "the failed write's row 2 was kept");
+    assert_eq!(integrity_check(&db.path("group.db")), "ok");
+}
+
+#[test]
+fn a_panicking_write_in_a_batch_resumes_in_its_thread_and_the_others_commit() {
+    let db = TempDb::new();
+    let group = open(&db);
+    let (first, second) = batch(&group, |c| {
+        insert(c, 2)?;
+        panic!("planted panic in a batched write");
+    });
+    first.expect("the first write commits");
+    assert_eq!(second.expect_err("the panic resumes in its caller"), "planted panic in a batched write");
+    assert_eq!(item_ids(&db.path("group.db")), [1]);
+    group.write(|c| insert(c, 3)).expect("the strategy goes on");
+    assert_eq!(item_ids(&db.path("group.db")), [1, 3]);
+}
+
+/// The connection is sealed while a batched write runs: its COMMIT (even a
+/// statement cached before) is refused, with a message that says why, and
+/// commits nobody's rows early.
+#[test]
+fn a_batched_write_cannot_commit_or_roll_back_the_shared_transaction() {
+    for statement in ["COMMIT", "ROLLBACK", "RELEASE litepool_group_member_5f2c", "BEGIN"] {
+        let db = TempDb::new();
+        let group = open(&db);
+        let (first, second) = batch(&group, |c| {
+            insert(c, 2)?;
+            c.prepare_cached(statement)?.execute([])?;
+            Ok(())
+        });
+        first.unwrap_or_else(|e| panic!("{statement}: the first write failed: {e}"));
+        let e = second.expect("no panic").expect_err(statement);
+        assert!(
+            e.to_string().contains("refuses BEGIN, COMMIT, ROLLBACK and litepool's savepoint"),
+            "{statement}: {e}"
+        );
+        assert_eq!(item_ids(&db.path("group.db")), [1], "{statement}");
+    }
+}
+
+/// A batched write past `max_page_count` makes SQLite roll the whole
+/// transaction back: the write fails `Full`, the one batched before it
+/// fails `Aborted` with a message naming the cause, nothing of either is
+/// stored, and the next write commits.
+#[test]
+fn sqlite_rolling_back_a_batch_fails_every_member_so_far() {
+    let db = TempDb::new();
+    let group = open(&db);
+    let (first, second) = batch(&group, |c| {
+        insert(c, 2)?;
+        let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        c.query_row(&format!("PRAGMA max_page_count = {}", pages + 1), [], |r| r.get::<_, i64>(0))?;
+        let full = c.execute("INSERT INTO filler VALUES (zeroblob(1000000))", []);
+        c.query_row("PRAGMA max_page_count = 1073741823", [], |r| r.get::<_, i64>(0))?;
+        full?;
+        Ok(())
+    });
+    assert!(second.expect("no panic").is_err_and(|e| e.is_full()));
+    let e = first.expect_err("the write batched before the overflow was rolled back with it");
+    assert!(e.is_aborted(), "{e:?}");
+    assert!(e.to_string().contains("retrying it is safe") && e.to_string().contains("full"), "{e}");
+    assert!(item_ids(&db.path("group.db")).is_empty());
+    group.write(|c| insert(c, 3)).expect("the next write commits");
+    assert_eq!(item_ids(&db.path("group.db")), [3]);
+    assert_eq!(integrity_check(&db.path("group.db")), "ok");
+}
+
+#[test]
+fn a_batch_cap_of_zero_is_refused_with_a_clear_error() {
+    let db = TempDb::new();
+    let e = GroupCommit::with_batch_cap(db.manager("zero.db"), 2, 0).expect_err("cap 0");
+    assert!(e.is_config() && e.to_string().contains("use 1 for one COMMIT per write"), "{e}");
+}
+
+/// With a cap of 1 every write commits alone: a second writer queued
+/// behind the first is not batched with it.
+#[test]
+fn a_batch_cap_of_one_commits_every_write_alone() {
+    let db = TempDb::new();
+    let group = GroupCommit::with_batch_cap(db.manager("group.db"), 2, 1).unwrap();
+    group
+        .write(|c| Ok(c.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, value INTEGER)")?))
+        .unwrap();
+    let (first, second) = batch(&group, |c| {
+        // Alone in its transaction: it sees only committed rows, the first
+        // write's included.
+        let seen: i64 = c.query_row("SELECT count(*) FROM items", [], |r| r.get(0))?;
+        assert_eq!(seen, 1, "the first write had not committed when the second ran");
+        insert(c, 2)
+    });
+    first.unwrap();
+    second.unwrap().unwrap();
+    assert_eq!(item_ids(&db.path("group.db")), [1, 2]);
+}
+
+/// `Access::state` counts a writer queued for the writer connection.
+#[test]
+fn state_counts_writers_waiting_for_the_writer() {
+    let db = TempDb::new();
+    let group = open(&db);
+    let (first, second) = batch(&group, |c| insert(c, 2));
+    first.unwrap();
+    second.unwrap().unwrap();
+    let state = Access::state(&group);
+    assert_eq!((state.in_use, state.waiting), (0, 0), "{state:?}");
+}
