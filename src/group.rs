@@ -14,11 +14,14 @@
 //!
 //! **Only when it pays.** Each member of a batch pays two thread wake-ups
 //! (one to be handed the transaction, one to learn its outcome), measured
-//! here at about 10 µs each; a `COMMIT` under `synchronous = NORMAL` in WAL
-//! costs less than that, one under `FULL` a sync of the log (50 µs to
-//! milliseconds). So the strategy keeps moving averages of both, measured
-//! as it runs, and hands the transaction on only while a commit costs more
-//! than two hand-offs. Otherwise each write commits alone, and between
+//! here at 5 to 15 µs each; a `COMMIT` under `synchronous = NORMAL` in WAL
+//! costs less than two of them, one under `FULL` a sync of the log (50 µs
+//! to milliseconds). So the strategy keeps a moving average of its
+//! `COMMIT`s and hands the transaction on only while it is above
+//! [`BATCH_ABOVE`]. (An earlier version compared it with the hand-off
+//! time measured as it ran; with 64 threads on 2 cores that time includes
+//! the wait for a CPU, and in one run batching switched itself off under
+//! `FULL`: EVIDENCE.md, "Group commit".) Otherwise each write commits alone, and between
 //! batches a running writer may take the free connection past the head of
 //! the line, at most [`OVERTAKING_BOUND`](crate::OVERTAKING_BOUND) times in
 //! a row, as in the write queue: waking the head costs more than a cheap
@@ -82,6 +85,14 @@ use crate::write_queue::{OVERTAKING_BOUND, Turn, Writers};
 /// EVIDENCE.md.
 pub const DEFAULT_BATCH_CAP: usize = 32;
 
+/// A batch forms only while a `COMMIT` takes longer than this on average:
+/// about the cost of the two thread wake-ups each member of a batch pays
+/// (one to be handed the transaction, one to learn its outcome), measured
+/// at 5 to 15 µs each on the benchmark machine. Under `synchronous =
+/// NORMAL` in WAL a commit takes 5 to 10 µs there, so writes commit alone;
+/// under `FULL` it waits for a sync (50 µs to milliseconds), so they batch.
+pub const BATCH_ABOVE: Duration = Duration::from_micros(20);
+
 /// One read-write connection whose writes are committed in batches, and a
 /// pool of read-only readers.
 ///
@@ -133,14 +144,9 @@ struct Group<C> {
     /// Times the connection was taken past the head of the line since it
     /// became the head.
     overtaken: usize,
-    /// How long a `COMMIT` takes, and how long a hand-off takes from the
-    /// wake-up to the woken caller running (moving averages): a batch
-    /// forms only while a commit costs more than the two wake-ups each
-    /// member pays (one to be handed the transaction, one for its outcome).
+    /// How long a `COMMIT` takes (a moving average): a batch forms only
+    /// while it is above [`BATCH_ABOVE`].
     commit_cost: Duration,
-    handoff_cost: Duration,
-    /// When the connection was last handed to a waiter.
-    handed_at: Option<Instant>,
 }
 
 /// Folds `sample` into a moving average (weight 1/8).
@@ -258,8 +264,6 @@ impl<M: Manager> GroupCommit<M> {
                 overtaken: 0,
                 // Until measured, assume a commit is worth sharing.
                 commit_cost: Duration::from_millis(1),
-                handoff_cost: Duration::ZERO,
-                handed_at: None,
             }),
             settled: Condvar::new(),
         })
@@ -304,9 +308,6 @@ impl<M: Manager> GroupCommit<M> {
             // strategy closed, or the open batch would be stranded.
             if group.handed_to == Some(ticket) {
                 group.handed_to = None;
-                if let Some(at) = group.handed_at.take() {
-                    group.handoff_cost = average(group.handoff_cost, at.elapsed());
-                }
                 let conn = group.conn.take();
                 return Ok((group, conn));
             }
@@ -373,7 +374,6 @@ impl<M: Manager> GroupCommit<M> {
         }
         let next = group.line.pop_front().expect("the head was just seen");
         (group.handed_to, group.overtaken) = (Some(next.ticket), 0);
-        group.handed_at = Some(Instant::now());
         next.wake.notify_one();
     }
 
@@ -539,7 +539,7 @@ impl<M: Manager> GroupCommit<M> {
             && !group.closed
             && !group.line.is_empty()
             && open.members < self.batch_cap
-            && costs_more(group.commit_cost, group.handoff_cost * 2);
+            && costs_more(group.commit_cost, BATCH_ABOVE);
         if pass_on {
             Self::hand_on(&mut group, Some(conn));
             drop(group);

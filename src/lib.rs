@@ -69,7 +69,7 @@ pub use access::{
     Access, AccessExt, Reuse, State, Work, check_return, connect, prepare, read_on, resume_panic, write_on,
 };
 pub use error::{Error, ErrorKind, Result};
-pub use group::DEFAULT_BATCH_CAP;
+pub use group::{BATCH_ABOVE, DEFAULT_BATCH_CAP};
 pub use manager::{JournalMode, MEMBER_SAVEPOINT, Manager, SqliteManager, Synchronous, Transactional};
 pub use pool::{Builder, Pooled};
 pub use rusqlite;
