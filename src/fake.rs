@@ -51,6 +51,8 @@ struct Inner {
 #[derive(Debug, Default)]
 struct DbState {
     committed: usize,
+    /// The ids of committed rows inserted with [`FakeConnection::insert_id`].
+    committed_ids: Vec<usize>,
     /// The most rows one commit added.
     largest_commit: usize,
     writer_held: bool,
@@ -138,6 +140,18 @@ impl FakeDatabase {
         self.inner.state.lock().largest_commit
     }
 
+    /// Whether the row inserted with `insert_id(id)` is committed.
+    pub fn is_committed(&self, id: usize) -> bool {
+        self.inner.state.lock().committed_ids.contains(&id)
+    }
+
+    /// The ids of the committed rows inserted with `insert_id`, sorted.
+    pub fn committed_ids(&self) -> Vec<usize> {
+        let mut ids = self.inner.state.lock().committed_ids.clone();
+        ids.sort_unstable();
+        ids
+    }
+
     /// Connections opened so far.
     pub fn opened(&self) -> usize {
         self.inner.state.lock().opened
@@ -180,9 +194,10 @@ impl FakeDatabase {
     }
 
     /// Adds `rows` to the committed count and frees the write lock.
-    fn release_write_lock(&self, rows: usize) {
+    fn release_write_lock(&self, rows: usize, ids: Vec<usize>) {
         let mut state = self.inner.state.lock();
         state.committed += rows;
+        state.committed_ids.extend(ids);
         state.largest_commit = state.largest_commit.max(rows);
         state.writer_held = false;
         drop(state);
@@ -287,8 +302,10 @@ struct ConnState {
     /// Whether this connection holds the database's write lock.
     writing: bool,
     pending: usize,
-    /// litepool's savepoint: the pending rows when it was opened.
-    savepoint: Option<usize>,
+    /// The ids of the pending rows inserted with `insert_id`.
+    pending_ids: Vec<usize>,
+    /// litepool's savepoint: the pending rows (and ids) when it was opened.
+    savepoint: Option<(usize, usize)>,
     /// Whether statements that end the transaction or the savepoint are
     /// refused, as the real connection's authorizer refuses them.
     sealed: bool,
@@ -322,6 +339,17 @@ impl FakeConnection {
 
     /// Inserts one row: into the open transaction, or committed at once.
     pub fn insert(&self) -> Result<()> {
+        self.insert_row(None)
+    }
+
+    /// Inserts one row with an identity, so that a model can tell whose
+    /// rows were committed ([`FakeDatabase::is_committed`]), not just how
+    /// many.
+    pub fn insert_id(&self, id: usize) -> Result<()> {
+        self.insert_row(Some(id))
+    }
+
+    fn insert_row(&self, id: Option<usize>) -> Result<()> {
         if self.read_only {
             return Err(Error::new(ErrorKind::ReadOnly, "attempt to write a readonly database"));
         }
@@ -330,7 +358,7 @@ impl FakeConnection {
         let (in_transaction, writing) = self.write(|s| (s.in_transaction, s.writing));
         if !in_transaction {
             self.db.take_write_lock();
-            self.db.release_write_lock(1);
+            self.db.release_write_lock(1, id.into_iter().collect());
             return Ok(());
         }
         if !writing {
@@ -340,6 +368,7 @@ impl FakeConnection {
         self.write(|s| {
             s.writing = true;
             s.pending += 1;
+            s.pending_ids.extend(id);
         });
         Ok(())
     }
@@ -415,8 +444,8 @@ impl Transactional for FakeConnection {
         if self.in_transaction() && self.db.fires(Fault::CommitFails) {
             return Err(Error::new(ErrorKind::Busy, "fake commit failed on purpose"));
         }
-        if let (true, rows) = self.end_transaction()? {
-            self.db.release_write_lock(rows);
+        if let (true, rows, ids) = self.end_transaction()? {
+            self.db.release_write_lock(rows, ids);
         }
         Ok(())
     }
@@ -437,15 +466,18 @@ impl Transactional for FakeConnection {
         self.read(|s| s.in_transaction)
     }
 
+    /// Outside a transaction, as in SQLite, a savepoint begins one (a
+    /// deferred one: the write lock is taken by the first insert).
     fn savepoint(&self) -> Result<()> {
-        self.write(|s| match (s.in_transaction, s.savepoint) {
-            (true, None) => {
-                s.savepoint = Some(s.pending);
+        self.write(|s| match s.savepoint {
+            None => {
+                s.in_transaction = true;
+                s.savepoint = Some((s.pending, s.pending_ids.len()));
                 Ok(())
             }
-            // The group strategy opens its savepoint only inside its own
-            // transaction, and one at a time; anything else is its bug.
-            _ => Err(Error::new(ErrorKind::Sql, "fake: savepoint outside a transaction, or nested")),
+            // The group strategy opens one savepoint at a time; a second is
+            // its bug.
+            Some(_) => Err(Error::new(ErrorKind::Sql, "fake: nested savepoint")),
         })
     }
 
@@ -463,8 +495,9 @@ impl Transactional for FakeConnection {
             return Err(Error::new(ErrorKind::Sql, "fake rollback to savepoint failed on purpose"));
         }
         self.write(|s| match s.savepoint.take() {
-            Some(pending) => {
+            Some((pending, ids)) => {
                 s.pending = pending;
+                s.pending_ids.truncate(ids);
                 Ok(())
             }
             None => Err(Error::new(ErrorKind::Sql, "no such savepoint")),
@@ -485,23 +518,28 @@ impl FakeConnection {
             let state = unsafe { &mut *state };
             let writing = state.in_transaction && state.writing;
             (state.in_transaction, state.writing, state.pending, state.savepoint) = (false, false, 0, None);
+            state.pending_ids.clear();
             writing
         });
         if writing {
-            self.db.release_write_lock(0);
+            self.db.release_write_lock(0, Vec::new());
         }
     }
 
     /// Closes the open transaction, returning whether it held the write
-    /// lock and its pending rows.
-    fn end_transaction(&self) -> Result<(bool, usize)> {
+    /// lock, its pending rows and their ids.
+    fn end_transaction(&self) -> Result<(bool, usize, Vec<usize>)> {
         self.write(|s| {
             if !s.in_transaction {
                 return Err(Error::new(ErrorKind::Sql, "no transaction is active"));
             }
             s.in_transaction = false;
             s.savepoint = None;
-            Ok((std::mem::take(&mut s.writing), std::mem::take(&mut s.pending)))
+            Ok((
+                std::mem::take(&mut s.writing),
+                std::mem::take(&mut s.pending),
+                std::mem::take(&mut s.pending_ids),
+            ))
         })
     }
 }

@@ -154,6 +154,10 @@ fn average(cost: Duration, sample: Duration) -> Duration {
     cost - cost / 8 + sample / 8
 }
 
+/// The group's lock, held, and the writer connection its caller now holds
+/// (`None`: discarded; the caller opens a new one).
+type Held<'a, C> = (MutexGuard<'a, Group<C>>, Option<C>);
+
 struct Waiter {
     ticket: u64,
     wake: Arc<Condvar>,
@@ -282,7 +286,7 @@ impl<M: Manager> GroupCommit<M> {
     /// Waits for the writer connection, in arrival order, up to the write
     /// timeout. Returns it (`None`: discarded, open a new one) with the lock
     /// held, so the caller can see the open batch.
-    fn hold(&self) -> Result<(MutexGuard<'_, Group<M::Connection>>, Option<M::Connection>)> {
+    fn hold(&self) -> Result<Held<'_, M::Connection>> {
         let mut group = self.group.lock();
         if group.closed {
             return Err(Error::closed("group commit"));
@@ -381,8 +385,8 @@ impl<M: Manager> GroupCommit<M> {
     /// with no savepoint (nobody else's rows are in the transaction yet).
     fn run_first(&self, conn: &M::Connection, work: Work<'_, M::Connection>) -> Done {
         match catch_unwind(AssertUnwindSafe(|| work(conn))) {
-            Ok(Ok(())) if conn.in_transaction() => return Done::Joined,
-            Ok(Ok(())) => return Done::Failed(Failure::Error(Error::transaction_ended_by_work())),
+            Ok(Ok(())) if conn.in_transaction() => Done::Joined,
+            Ok(Ok(())) => Done::Failed(Failure::Error(Error::transaction_ended_by_work())),
             outcome => {
                 if conn.in_transaction() {
                     // If this fails too, the end of the batch discards the

@@ -215,7 +215,9 @@ impl Transactional for Connection {
 
 crate::sync::thread_local! {
     /// Whether this thread has sealed the connection it is running a
-    /// batched write on (see `Transactional::seal`).
+    /// batched write on (see `Transactional::seal`). Not `const`: under
+    /// loom this is loom's `thread_local!`, which has no `const` form.
+    #[allow(clippy::missing_const_for_thread_local)]
     static SEALED: std::cell::Cell<bool> = std::cell::Cell::new(false);
 }
 

@@ -63,6 +63,11 @@ fn work_cannot_end_the_shared_transaction() {
 }
 
 #[test]
+fn close_fails_a_waiting_writer_while_a_write_runs() {
+    group::close_fails_a_waiting_writer_while_a_write_runs::<RealBatcher>();
+}
+
+#[test]
 fn batches_hold_at_most_cap_writes() {
     group::batches_hold_at_most_cap_writes::<RealBatcher>();
 }
@@ -76,7 +81,7 @@ fn a_correct_copy_passes() {
 }
 
 /// Each planted bug, and the property that must catch it.
-const CAUGHT_BY: [(&str, &str, &[&str]); 13] = [
+const CAUGHT_BY: [(&str, &str, &[&str]); 14] = [
     ("ack-before-commit", "acknowledged_writes_are_committed", &["acknowledged before the COMMIT"]),
     (
         "one-outcome-slot",
@@ -106,10 +111,11 @@ const CAUGHT_BY: [(&str, &str, &[&str]); 13] = [
     (
         "no-seal",
         "work_cannot_end_the_shared_transaction",
-        &["committed another caller's row", "acknowledged before the COMMIT"],
+        &["never acknowledged", "acknowledged before the COMMIT"],
     ),
     ("cap-off-by-one", "batches_hold_at_most_cap_writes", &["with a cap of 1"]),
     ("closed-handed-leaves", "close_racing_with_a_batch_strands_nobody", &["deadlock"]),
+    ("close-wakes-nobody", "close_fails_a_waiting_writer_while_a_write_runs", &["deadlock"]),
 ];
 
 /// Every property has a planted bug it catches, and every bug is planted.
