@@ -20,6 +20,7 @@ use support::{TempDb, integrity_check, item_ids, wait_until};
 
 fn open(db: &TempDb) -> GroupCommit<SqliteManager> {
     let group = GroupCommit::open(db.manager("group.db"), 2).expect("open the group strategy");
+    assert_eq!(group.batch_cap(), litepool::DEFAULT_BATCH_CAP);
     group
         .write(|c| {
             Ok(c.execute_batch(
@@ -150,6 +151,7 @@ fn a_batch_cap_of_zero_is_refused_with_a_clear_error() {
 fn a_batch_cap_of_one_commits_every_write_alone() {
     let db = TempDb::new();
     let group = GroupCommit::with_batch_cap(db.manager("group.db"), 2, 1).unwrap();
+    assert_eq!(group.batch_cap(), 1);
     group
         .write(|c| Ok(c.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, value INTEGER)")?))
         .unwrap();
