@@ -1,14 +1,17 @@
-//! A fake connection for the loom models (built only under `cfg(loom)`).
+//! A fake connection for the model checkers (built only under `cfg(loom)`
+//! or `cfg(shuttle)`).
 //!
-//! loom runs every model thread as a coroutine on one OS thread, so a real
-//! SQLite file lock or busy wait inside a model would hang it. The fake
-//! stands in for `rusqlite::Connection` with just enough behaviour to check
-//! what the strategies promise:
+//! loom and shuttle run every model thread as a coroutine on one OS thread,
+//! so a real SQLite file lock or busy wait inside a model would hang it. The
+//! fake stands in for `rusqlite::Connection` with just enough behaviour to
+//! check what the strategies promise:
 //!
 //! * Its state (transaction open or not, rows inserted in it) lives in a
-//!   `UnsafeCell` from loom (through `crate::sync`), and every operation goes through `with` or
-//!   `with_mut`. Two threads using one connection without a happens-before
-//!   edge between them make loom fail with `Causality violation`.
+//!   checked cell ([`ModelCell`], loom's `UnsafeCell` or the shim's for
+//!   shuttle), and every operation goes through `with` or `with_mut`. Two
+//!   threads using one connection without a happens-before edge between
+//!   them make loom fail with `Causality violation`; under shuttle, two
+//!   threads inside the cell at once do.
 //! * Its [`FakeDatabase`] counts committed rows and has one write lock,
 //!   which `begin_immediate` waits for (a condition variable, so loom can
 //!   see the wait and report a deadlock), as SQLite with an unbounded busy
@@ -30,6 +33,11 @@ use std::time::Duration;
 
 use crate::sync::{Arc, Condvar, Mutex, Ordering, UnmodeledArc, UnmodeledAtomicUsize, UnsafeCell};
 use crate::write_queue::WriteQueue;
+
+/// The checked cell the fake keeps its state in, for models' own shared
+/// state: loom's `UnsafeCell` under loom; under shuttle, one that fails
+/// when two threads are inside it at once.
+pub type ModelCell<T> = UnsafeCell<T>;
 
 /// The database the fake connections share.
 #[derive(Clone, Debug)]
@@ -285,7 +293,7 @@ impl Manager for FakeManager {
     }
 }
 
-/// A connection that loom watches for concurrent use.
+/// A connection the model checker watches for concurrent use.
 #[derive(Debug)]
 pub struct FakeConnection {
     db: FakeDatabase,

@@ -42,13 +42,14 @@
 
 mod access;
 mod error;
-#[cfg(loom)]
+#[cfg(any(loom, shuttle))]
 pub mod fake;
 mod manager;
 #[macro_use]
 mod strategy;
-// The engine works on real files and threads, which loom does not model.
-#[cfg(not(loom))]
+// The engine works on real files and threads, which the model checkers do
+// not model.
+#[cfg(not(any(loom, shuttle)))]
 pub mod stress;
 mod sync;
 mod write_queue;

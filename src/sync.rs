@@ -1,10 +1,13 @@
 //! The sync shim: the one file that names a synchronisation primitive.
 //!
 //! Everything in litepool that locks, waits, counts atomically or spawns a
-//! thread imports it from here. Normally these are `parking_lot` and `std`;
-//! built with `RUSTFLAGS="--cfg loom"` they are `loom`'s, so the loom models in
+//! thread imports it from here. Normally these are `parking_lot` and `std`.
+//! Built with `RUSTFLAGS="--cfg loom"` they are `loom`'s, so the loom models in
 //! `tests/loom_*.rs` explore every interleaving of the *real* pool and lock code,
-//! not a copy of it. (The shape follows tokio's `src/loom/` and crossbeam-utils'
+//! not a copy of it; built with `RUSTFLAGS="--cfg shuttle"` they are
+//! `shuttle`'s, whose randomized schedulers (`tests/shuttle_*.rs`) run the
+//! same properties with more threads than loom can explore exhaustively.
+//! (The shape follows tokio's `src/loom/` and crossbeam-utils'
 //! `primitive` modules.)
 //!
 //! The API is std-shaped with two deliberate differences, both so that code
@@ -14,17 +17,18 @@
 //!   and litepool restores its own invariants on unwind (a connection returned
 //!   during a panic is rolled back), so a poisoned lock would only be a dead end.
 //! * [`Condvar`] takes and returns guards by value, as `std` does, and its
-//!   timed wait takes a deadline. loom does not model time: under loom a
+//!   timed wait takes a deadline. Neither checker models time: under them a
 //!   deadline in the future never passes, and one in the past has passed at
-//!   whatever point loom picks (the wait releases the lock and reports a
-//!   timeout), so a model explores a waiter giving up at every moment.
+//!   whatever point the scheduler picks (the wait releases the lock and
+//!   reports a timeout), so a model explores a waiter giving up at every
+//!   moment.
 //!
-//! Keyed on plain `cfg(loom)`, not `cfg(test)`: integration tests build the
-//! library without `cfg(test)`.
+//! Keyed on plain `cfg(loom)` and `cfg(shuttle)` (never both), not
+//! `cfg(test)`: integration tests build the library without `cfg(test)`.
 
 pub(crate) use imp::*;
 
-#[cfg(not(loom))]
+#[cfg(not(any(loom, shuttle)))]
 mod imp {
     use std::time::Instant;
 
@@ -86,21 +90,37 @@ mod imp {
     }
 }
 
-#[cfg(loom)]
+#[cfg(all(loom, shuttle))]
+compile_error!("build with `--cfg loom` or `--cfg shuttle`, not both: each replaces every primitive here");
+
+/// The model checkers' side: loom's primitives under `cfg(loom)`,
+/// shuttle's under `cfg(shuttle)`. Both run a model's threads as
+/// coroutines under a scheduler of their own and have std-shaped APIs, so
+/// one module serves both; only the cell differs (shuttle has none).
+#[cfg(any(loom, shuttle))]
 mod imp {
     use std::ops::{Deref, DerefMut};
     use std::time::Instant;
 
-    pub(crate) use loom::cell::UnsafeCell;
-    pub(crate) use loom::sync::Arc;
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    pub(crate) use loom::thread_local;
+    #[cfg(loom)]
+    use loom as checker;
+    #[cfg(shuttle)]
+    use shuttle as checker;
 
-    /// loom's guard, and the mutex it came from: a timed wait whose
+    #[cfg(shuttle)]
+    pub(crate) use self::cell::UnsafeCell;
+    #[cfg(loom)]
+    pub(crate) use loom::cell::UnsafeCell;
+
+    pub(crate) use checker::sync::Arc;
+    pub(crate) use checker::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    pub(crate) use checker::thread_local;
+
+    /// The checker's guard, and the mutex it came from: a timed wait whose
     /// deadline has passed unlocks and locks again without a notification.
     pub(crate) struct MutexGuard<'a, T> {
-        mutex: &'a loom::sync::Mutex<T>,
-        guard: Option<loom::sync::MutexGuard<'a, T>>,
+        mutex: &'a checker::sync::Mutex<T>,
+        guard: Option<checker::sync::MutexGuard<'a, T>>,
     }
 
     impl<T> Deref for MutexGuard<'_, T> {
@@ -116,14 +136,14 @@ mod imp {
         }
     }
 
-    /// A mutex whose `lock` cannot fail (loom's poisoning is ignored, as
-    /// `parking_lot` has none).
+    /// A mutex whose `lock` cannot fail (the checker's poisoning is
+    /// ignored, as `parking_lot` has none).
     #[derive(Debug)]
-    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+    pub(crate) struct Mutex<T>(checker::sync::Mutex<T>);
 
     impl<T> Mutex<T> {
         pub(crate) fn new(value: T) -> Self {
-            Mutex(loom::sync::Mutex::new(value))
+            Mutex(checker::sync::Mutex::new(value))
         }
 
         #[track_caller]
@@ -144,11 +164,11 @@ mod imp {
     }
 
     #[derive(Debug)]
-    pub(crate) struct Condvar(loom::sync::Condvar);
+    pub(crate) struct Condvar(checker::sync::Condvar);
 
     impl Condvar {
         pub(crate) fn new() -> Self {
-            Condvar(loom::sync::Condvar::new())
+            Condvar(checker::sync::Condvar::new())
         }
 
         #[track_caller]
@@ -158,12 +178,12 @@ mod imp {
             guard
         }
 
-        /// Loom does not model time. A deadline in the future never
+        /// Neither checker models time. A deadline in the future never
         /// passes: this waits for a notification. A deadline in the past
         /// (a model gives one to explore timeouts) has passed at any moment
-        /// loom picks: the lock is released, other threads may run, and the
-        /// wait reports a timeout without a notification, as a real timed
-        /// wait that expires does.
+        /// the scheduler picks: the lock is released, other threads may
+        /// run, and the wait reports a timeout without a notification, as
+        /// a real timed wait that expires does.
         #[track_caller]
         pub(crate) fn wait_until<'a, T>(
             &self,
@@ -174,7 +194,7 @@ mod imp {
                 return (self.wait(guard), false);
             }
             drop(guard.guard.take());
-            loom::thread::yield_now();
+            checker::thread::yield_now();
             guard.guard = Some(guard.mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
             (guard, true)
         }
@@ -185,6 +205,55 @@ mod imp {
 
         pub(crate) fn notify_all(&self) {
             self.0.notify_all();
+        }
+    }
+
+    /// loom's `UnsafeCell` for shuttle, which has none and does not track
+    /// happens-before: a cell in use is marked busy across a scheduling
+    /// point, so two threads using it at once (a connection shared without
+    /// a lock) meet inside that window in the schedules that overlap them,
+    /// and the second panics.
+    #[cfg(shuttle)]
+    mod cell {
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        #[derive(Debug)]
+        pub struct UnsafeCell<T> {
+            value: std::cell::UnsafeCell<T>,
+            busy: AtomicBool,
+        }
+
+        // SAFETY: as loom's cell, it is shared to be checked; every access
+        // goes through `with`/`with_mut`, which refuse a second user.
+        unsafe impl<T: Send> Sync for UnsafeCell<T> {}
+
+        impl<T> UnsafeCell<T> {
+            pub fn new(value: T) -> Self {
+                UnsafeCell { value: std::cell::UnsafeCell::new(value), busy: AtomicBool::new(false) }
+            }
+
+            #[track_caller]
+            pub fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+                self.with_mut(|value| f(value.cast_const()))
+            }
+
+            #[track_caller]
+            pub fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+                let was_busy = self.busy.swap(true, Ordering::SeqCst);
+                assert!(!was_busy, "Causality violation: two threads used one cell at once (shuttle)");
+                let _free = Free(&self.busy);
+                shuttle::thread::yield_now();
+                f(self.value.get())
+            }
+        }
+
+        /// Marks the cell free again, on unwinding too.
+        struct Free<'a>(&'a AtomicBool);
+
+        impl Drop for Free<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::SeqCst);
+            }
         }
     }
 }
@@ -204,7 +273,7 @@ pub(crate) use std::sync::{Mutex as UnmodeledMutex, Weak as UnmodeledWeak};
 /// loom does not model time, and a branch on the real clock would make two
 /// runs of one schedule differ, which loom forbids.
 pub(crate) fn has_elapsed(since: std::time::Instant, limit: std::time::Duration) -> bool {
-    !cfg!(loom) && since.elapsed() >= limit
+    !cfg!(any(loom, shuttle)) && since.elapsed() >= limit
 }
 
 /// Whether a cost measured on the real clock exceeds another. Under loom,
@@ -212,7 +281,7 @@ pub(crate) fn has_elapsed(since: std::time::Instant, limit: std::time::Duration)
 /// differ, which loom forbids, and this way the models explore the branch
 /// that runs more of the code (the group strategy's batching).
 pub(crate) fn costs_more(measured: std::time::Duration, than: std::time::Duration) -> bool {
-    cfg!(loom) || measured > than
+    cfg!(any(loom, shuttle)) || measured > than
 }
 
 /// `std`'s atomic counter even under loom, for the fake connection's fault
@@ -221,7 +290,7 @@ pub(crate) fn costs_more(measured: std::time::Duration, than: std::time::Duratio
 /// reset and `is_broken`, multiplying the interleavings of every model
 /// for no property's sake. loom runs a model's threads on one OS thread,
 /// so the counter's reads are deterministic within a schedule.
-#[cfg(loom)]
+#[cfg(any(loom, shuttle))]
 pub(crate) use std::sync::atomic::AtomicUsize as UnmodeledAtomicUsize;
 
 /// A process-wide unique number, for telling strategy instances apart in

@@ -15,7 +15,7 @@ use litepool::fake::FakeDatabase;
 use litepool::{Locked, Transactional};
 use loom::sync::Arc;
 use loom::thread;
-use support::loom::{EXPECTED_PANIC, assert_caught, check};
+use support::model::{EXPECTED_PANIC, assert_caught, check};
 
 /// Two threads each doing begin/insert/insert/commit by hand through `with`
 /// never mix their transactions.

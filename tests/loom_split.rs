@@ -9,7 +9,7 @@
 
 mod support;
 
-use support::loom::{assert_caught, assert_caught_by};
+use support::model::{assert_caught, assert_caught_by};
 
 /// A read served from the writer, without its lock, races the write's open
 /// transaction: caught.

@@ -21,7 +21,7 @@ fn rust_files(dir: &str) -> Vec<PathBuf> {
     out
 }
 
-/// Only `src/sync.rs` names `parking_lot`, `loom` or std's locks and
+/// Only `src/sync.rs` names `parking_lot`, `loom`, `shuttle` or std's locks and
 /// atomics. (The stress tool in `stress/` is a client of the library, like
 /// the tests, and not held to this.)
 #[test]
@@ -29,6 +29,7 @@ fn only_the_sync_shim_names_sync_primitives() {
     let names = [
         "parking_lot::",
         "loom::",
+        "shuttle::",
         "std::sync::Mutex",
         "std::sync::Condvar",
         "std::sync::RwLock",
@@ -107,16 +108,26 @@ fn no_test_names_a_strategy_by_hand() {
     }
 }
 
-/// Every property the loom harness defines (`pub fn <name>(subject:
-/// &Subject)` in `tests/support/loom.rs`) is in `PROPERTIES` and has a test
-/// in `tests/loom_strategies.rs`, which runs it against every listed
-/// strategy: a strategy in the list cannot go without loom models, and a
+/// Every property the model harness defines (`pub fn <name>(subject:
+/// &Subject)` in `tests/support/model.rs`) is in `PROPERTIES` and has a test
+/// in its `strategy_suite!`, which `tests/loom_strategies.rs` and
+/// `tests/shuttle_strategies.rs` expand and which runs it against every
+/// listed strategy: a strategy in the list cannot go without models, and a
 /// property cannot be written and never run.
 #[test]
-fn every_loom_property_runs_against_the_strategy_list() {
+fn every_model_property_runs_against_the_strategy_list() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let harness = fs::read_to_string(root.join("tests/support/loom.rs")).unwrap();
-    let suite = fs::read_to_string(root.join("tests/loom_strategies.rs")).unwrap();
+    let harness = fs::read_to_string(root.join("tests/support/model.rs")).unwrap();
+    for checker in ["loom", "shuttle"] {
+        let file = root.join(format!("tests/{checker}_strategies.rs"));
+        let text = fs::read_to_string(&file).unwrap();
+        assert!(
+            text.contains("support::model::strategy_suite!();"),
+            "{} runs no strategy suite",
+            file.display()
+        );
+    }
+    let suite = harness.split("macro_rules! strategy_suite").nth(1).expect("strategy_suite! in the harness");
     let written_out = harness
         .lines()
         .filter_map(|l| l.strip_prefix("pub fn ")?.strip_suffix("(subject: &Subject) {"))
@@ -131,10 +142,7 @@ fn every_loom_property_runs_against_the_strategy_list() {
     let table = &table[..table.find("\n];").expect("end of PROPERTIES")];
     for property in properties {
         assert!(table.contains(&format!("\"{property}\",")), "{property} is not in PROPERTIES");
-        assert!(
-            suite.contains(&format!("    {property},\n")),
-            "{property} has no test in loom_strategies.rs"
-        );
+        assert!(suite.contains(&format!("    {property},\n")), "{property} has no test in strategy_suite!");
     }
     let subjects = harness.split("pub fn real_subjects()").nth(1).expect("real_subjects in the harness");
     let body = &subjects[..subjects.find("\n}\n").expect("end of real_subjects")];

@@ -8,22 +8,29 @@
 //! passes every property (`a_correct_copy_passes` in `tests/loom_group.rs`).
 //!
 //! Batches in these models hold at most [`CAP`] writes unless a model says
-//! otherwise, so that with three writers both a full batch and a batch
-//! closed because nobody was queued are explored.
+//! otherwise, so that with [`WRITERS`] writers besides the model's own
+//! thread both a full batch and a batch closed because nobody was queued
+//! are explored. Both are larger under shuttle, which can afford more
+//! threads than loom's exhaustive search: loom runs two writers and
+//! batches of two, shuttle eleven writers and batches of four, and the
+//! properties about one count (the cap, a line behind a failing write)
+//! set theirs where a many-thread bug shows.
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::time::Duration;
 
+use crate::support::model::{
+    Arc, Condvar, EXPECTED_PANIC, Mutex, PLANTED_VAR, PROPERTY_VAR, assert_caught_by, check, pick, thread,
+};
 use litepool::fake::{FakeConnection, FakeDatabase, FakeManager, Fault};
 use litepool::{Access, Error, ErrorKind, GroupCommit, Manager, Result, Transactional};
-use loom::sync::{Arc, Condvar, Mutex};
-use loom::thread;
-
-use crate::support::loom::{EXPECTED_PANIC, check};
 
 /// The batch cap of most models.
-pub const CAP: usize = 2;
+pub const CAP: usize = pick(2, 4);
+
+/// The writers most models spawn besides their own thread.
+pub const WRITERS: usize = pick(2, 11);
 
 /// A caller's work, as the batcher takes it.
 pub type Job<'a> = &'a mut dyn FnMut(&FakeConnection) -> Result<()>;
@@ -38,6 +45,8 @@ pub trait Batcher: Send + Sync + 'static {
     fn open(db: &FakeDatabase, cap: usize, patient: bool) -> Self;
     fn write(&self, work: Job<'_>) -> Result<()>;
     fn close(&self);
+    /// Writers waiting for the connection now.
+    fn waiting(&self) -> usize;
 }
 
 /// litepool's group commit.
@@ -56,6 +65,9 @@ impl Batcher for RealBatcher {
     }
     fn close(&self) {
         self.0.close();
+    }
+    fn waiting(&self) -> usize {
+        self.0.state().waiting
     }
 }
 
@@ -112,6 +124,21 @@ fn inserter<B: Batcher>(
     thread::spawn(move || (first..first + times).filter(|&id| write_row(&db, &*batcher, &acks, id)).count())
 }
 
+/// Spawns `n` writers of one row each (ids 10, 20, …).
+fn inserters<B: Batcher>(
+    db: &FakeDatabase,
+    batcher: &Arc<B>,
+    acks: &Acked,
+    n: usize,
+) -> Vec<thread::JoinHandle<usize>> {
+    (1..=n).map(|i| inserter(db, batcher, acks, 10 * i, 1)).collect()
+}
+
+/// Joins `writers`, adding up the writes each had acknowledged.
+fn acknowledged_by(writers: Vec<thread::JoinHandle<usize>>) -> usize {
+    writers.into_iter().map(|t| t.join().unwrap()).sum()
+}
+
 /// The rows committed are exactly the rows acknowledged, by id.
 fn assert_committed_is_acknowledged(db: &FakeDatabase, acks: &Acked) {
     let mut acknowledged = acks.lock().unwrap().clone();
@@ -120,14 +147,14 @@ fn assert_committed_is_acknowledged(db: &FakeDatabase, acks: &Acked) {
 }
 
 /// Every acknowledged write is committed, and with nothing failing every
-/// write is acknowledged: three writers, batches of two.
+/// write is acknowledged.
 pub fn acknowledged_writes_are_committed<B: Batcher>() {
-    model::<B>("acknowledged_writes_are_committed", 3, CAP, true, |db, batcher| {
+    model::<B>("acknowledged_writes_are_committed", WRITERS + 1, CAP, true, |db, batcher| {
         let acks: Acked = Arc::new(Mutex::new(Vec::new()));
-        let others = [inserter(&db, &batcher, &acks, 10, 1), inserter(&db, &batcher, &acks, 20, 1)];
+        let others = inserters(&db, &batcher, &acks, WRITERS);
         let mine = write_row(&db, &*batcher, &acks, 1);
-        let acknowledged = usize::from(mine) + others.into_iter().map(|t| t.join().unwrap()).sum::<usize>();
-        assert_eq!(acknowledged, 3, "a write failed with nothing failing");
+        let acknowledged = usize::from(mine) + acknowledged_by(others);
+        assert_eq!(acknowledged, WRITERS + 1, "a write failed with nothing failing");
         assert_committed_is_acknowledged(&db, &acks);
     });
 }
@@ -135,26 +162,37 @@ pub fn acknowledged_writes_are_committed<B: Batcher>() {
 /// A write whose work fails leaves no row, and the others' rows commit,
 /// whether it ran first, in the middle or last in its batch.
 pub fn a_failed_writes_rows_are_absent_and_the_others_present<B: Batcher>() {
-    model::<B>("a_failed_writes_rows_are_absent_and_the_others_present", 3, 3, true, |db, batcher| {
-        let acks: Acked = Arc::new(Mutex::new(Vec::new()));
-        let others = [inserter(&db, &batcher, &acks, 10, 1), inserter(&db, &batcher, &acks, 20, 1)];
-        let failed = batcher.write(&mut |c| {
-            c.insert()?;
-            c.fail()
-        });
-        assert!(failed.is_err(), "a failing write was acknowledged");
-        let acknowledged: usize = others.into_iter().map(|t| t.join().unwrap()).sum();
-        assert_eq!(acknowledged, 2, "a write failed because another one did");
-        assert_eq!(db.committed(), 2, "the failed write's row was committed, or another's was lost");
-    });
+    let (threads, cap) = (WRITERS + 1, pick(3, 8));
+    model::<B>(
+        "a_failed_writes_rows_are_absent_and_the_others_present",
+        threads,
+        cap,
+        true,
+        |db, batcher| {
+            let acks: Acked = Arc::new(Mutex::new(Vec::new()));
+            let others = inserters(&db, &batcher, &acks, WRITERS);
+            let failed = batcher.write(&mut |c| {
+                c.insert()?;
+                c.fail()
+            });
+            assert!(failed.is_err(), "a failing write was acknowledged");
+            let acknowledged = acknowledged_by(others);
+            assert_eq!(acknowledged, WRITERS, "a write failed because another one did");
+            assert_eq!(
+                db.committed(),
+                WRITERS,
+                "the failed write's row was committed, or another's was lost"
+            );
+        },
+    );
 }
 
 /// A write that panics rolls back its own rows and resumes the panic in
 /// its own thread; the others commit, and nobody waits for ever.
 pub fn a_panicking_write_strands_nobody<B: Batcher>() {
-    model::<B>("a_panicking_write_strands_nobody", 3, CAP, true, |db, batcher| {
+    model::<B>("a_panicking_write_strands_nobody", WRITERS + 1, CAP, true, |db, batcher| {
         let acks: Acked = Arc::new(Mutex::new(Vec::new()));
-        let others = [inserter(&db, &batcher, &acks, 10, 1), inserter(&db, &batcher, &acks, 20, 1)];
+        let others = inserters(&db, &batcher, &acks, WRITERS);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             batcher.write(&mut |c| {
                 c.insert()?;
@@ -162,19 +200,19 @@ pub fn a_panicking_write_strands_nobody<B: Batcher>() {
             })
         }));
         assert!(outcome.is_err(), "the panic did not resume in its own thread");
-        let acknowledged: usize = others.into_iter().map(|t| t.join().unwrap()).sum();
-        assert_eq!(acknowledged, 2, "a write failed because another one panicked");
-        assert_eq!(db.committed(), 2, "the panicking write's row was committed, or another's was lost");
+        let acknowledged = acknowledged_by(others);
+        assert_eq!(acknowledged, WRITERS, "a write failed because another one panicked");
+        assert_eq!(db.committed(), WRITERS, "the panicking write's row was committed, or another's was lost");
     });
 }
 
 /// A failed COMMIT fails every member of its batch (none is acknowledged)
 /// and leaves no transaction open: the next write commits.
 pub fn a_failed_commit_fails_every_member<B: Batcher>() {
-    model::<B>("a_failed_commit_fails_every_member", 3, CAP, true, |db, batcher| {
+    model::<B>("a_failed_commit_fails_every_member", WRITERS + 1, CAP, true, |db, batcher| {
         db.inject(Fault::CommitFails, 1);
         let acks: Acked = Arc::new(Mutex::new(Vec::new()));
-        let others = [inserter(&db, &batcher, &acks, 10, 1), inserter(&db, &batcher, &acks, 20, 1)];
+        let others = inserters(&db, &batcher, &acks, WRITERS);
         write_row(&db, &*batcher, &acks, 1);
         others.into_iter().for_each(|t| _ = t.join().unwrap());
         assert_eq!(db.pending(Fault::CommitFails), 0, "the model never reached a COMMIT");
@@ -190,9 +228,10 @@ pub fn a_failed_commit_fails_every_member<B: Batcher>() {
 /// after `SQLITE_FULL`), every member of the batch so far fails and none
 /// is acknowledged; later writes go on.
 pub fn a_whole_rollback_fails_every_member_so_far<B: Batcher>() {
-    model::<B>("a_whole_rollback_fails_every_member_so_far", 3, 3, true, |db, batcher| {
+    let (threads, cap) = (WRITERS + 1, pick(3, 8));
+    model::<B>("a_whole_rollback_fails_every_member_so_far", threads, cap, true, |db, batcher| {
         let acks: Acked = Arc::new(Mutex::new(Vec::new()));
-        let others = [inserter(&db, &batcher, &acks, 10, 1), inserter(&db, &batcher, &acks, 20, 1)];
+        let others = inserters(&db, &batcher, &acks, WRITERS);
         let full = batcher.write(&mut |c| {
             c.insert()?;
             c.fail_transaction()
@@ -208,9 +247,9 @@ pub fn a_whole_rollback_fails_every_member_so_far<B: Batcher>() {
 /// after the main thread's first write fails (so an earlier batch may have
 /// committed and a later one failed, or the reverse).
 pub fn results_reach_the_right_batch<B: Batcher>() {
-    model::<B>("results_reach_the_right_batch", 3, CAP, true, |db, batcher| {
+    model::<B>("results_reach_the_right_batch", WRITERS + 1, CAP, true, |db, batcher| {
         let acks: Acked = Arc::new(Mutex::new(Vec::new()));
-        let others = [inserter(&db, &batcher, &acks, 10, 1), inserter(&db, &batcher, &acks, 20, 1)];
+        let others = inserters(&db, &batcher, &acks, WRITERS);
         write_row(&db, &*batcher, &acks, 1);
         db.inject(Fault::CommitFails, 1);
         write_row(&db, &*batcher, &acks, 1);
@@ -222,9 +261,9 @@ pub fn results_reach_the_right_batch<B: Batcher>() {
 /// A waiter that gives up as it is handed the open transaction takes it
 /// and ends or passes on the batch: nobody waits for ever.
 pub fn a_writer_that_gives_up_strands_nobody<B: Batcher>() {
-    model::<B>("a_writer_that_gives_up_strands_nobody", 3, CAP, false, |db, batcher| {
+    model::<B>("a_writer_that_gives_up_strands_nobody", WRITERS + 1, CAP, false, |db, batcher| {
         let acks: Acked = Arc::new(Mutex::new(Vec::new()));
-        let others = [inserter(&db, &batcher, &acks, 10, 1), inserter(&db, &batcher, &acks, 20, 1)];
+        let others = inserters(&db, &batcher, &acks, WRITERS);
         let mine = batcher.write(&mut |c| c.insert_id(1));
         assert!(ok_or_busy(&mine), "{mine:?}");
         acknowledge(&db, &acks, 1, &mine);
@@ -239,11 +278,13 @@ fn ok_or_busy(result: &Result<()>) -> bool {
 }
 
 /// `close` racing with a batch: every write is acknowledged (and committed)
-/// or fails closed, and nobody waits for ever.
+/// or fails closed, and nobody waits for ever. Under shuttle the batch may
+/// be full (cap 8) with more writers still waiting when close comes.
 pub fn close_racing_with_a_batch_strands_nobody<B: Batcher>() {
-    model::<B>("close_racing_with_a_batch_strands_nobody", 3, CAP, true, |db, batcher| {
+    let (threads, cap) = (WRITERS + 2, pick(CAP, 8));
+    model::<B>("close_racing_with_a_batch_strands_nobody", threads, cap, true, |db, batcher| {
         let acks: Acked = Arc::new(Mutex::new(Vec::new()));
-        let writers = [inserter(&db, &batcher, &acks, 10, 1), inserter(&db, &batcher, &acks, 20, 1)];
+        let writers = inserters(&db, &batcher, &acks, WRITERS);
         let closer = {
             let batcher = batcher.clone();
             thread::spawn(move || batcher.close())
@@ -255,25 +296,43 @@ pub fn close_racing_with_a_batch_strands_nobody<B: Batcher>() {
     });
 }
 
-/// `close` fails a writer waiting for the connection at once, while another
-/// write still runs (that write waits for the waiter to fail, so a close
-/// that woke nobody would deadlock), and the running write commits.
+/// `close` fails the writers waiting for the connection at once, while
+/// another write still runs (that write waits for the waiters to fail, so
+/// a close that woke nobody would deadlock), and the running write
+/// commits. More writers wait than a batch holds: under loom two, with a
+/// cap of one; under shuttle ten arrive with a cap of four, and the close
+/// comes once five of them wait, the others still arriving.
 pub fn close_fails_a_waiting_writer_while_a_write_runs<B: Batcher>() {
-    model::<B>("close_fails_a_waiting_writer_while_a_write_runs", 2, CAP, true, |db, batcher| {
-        let running = batcher.write(&mut |c| {
-            c.insert()?;
-            let waiter = {
-                let batcher = batcher.clone();
-                thread::spawn(move || batcher.write(&mut |c| c.insert()))
-            };
-            batcher.close();
-            let waited = waiter.join().unwrap();
-            assert!(waited.is_err_and(|e| e.is_closed()), "a writer got the connection of a closed strategy");
-            Ok(())
-        });
-        assert!(running.is_ok(), "the write running at close failed: {running:?}");
-        assert_eq!(db.committed(), 1);
-    });
+    let (waiters, cap, queued_at_close) = (pick(2, 10), pick(1, CAP), pick(0, CAP + 1));
+    model::<B>(
+        "close_fails_a_waiting_writer_while_a_write_runs",
+        waiters + 1,
+        cap,
+        true,
+        move |db, batcher| {
+            let running = batcher.write(&mut |c| {
+                c.insert()?;
+                let waiting: Vec<_> = (0..waiters)
+                    .map(|_| {
+                        let batcher = batcher.clone();
+                        thread::spawn(move || batcher.write(&mut |c| c.insert()))
+                    })
+                    .collect();
+                until_queued(&*batcher, queued_at_close);
+                batcher.close();
+                for waiter in waiting {
+                    let waited = waiter.join().unwrap();
+                    assert!(
+                        waited.is_err_and(|e| e.is_closed()),
+                        "a writer got the connection of a closed strategy"
+                    );
+                }
+                Ok(())
+            });
+            assert!(running.is_ok(), "the write running at close failed: {running:?}");
+            assert_eq!(db.committed(), 1);
+        },
+    );
 }
 
 /// A write's work cannot end the transaction it shares: its `COMMIT` is
@@ -282,9 +341,9 @@ pub fn close_fails_a_waiting_writer_while_a_write_runs<B: Batcher>() {
 /// commits only its own row, which is then not acknowledged; the rogue row
 /// has no id, so the property is about the others'.)
 pub fn work_cannot_end_the_shared_transaction<B: Batcher>() {
-    model::<B>("work_cannot_end_the_shared_transaction", 3, 3, true, |db, batcher| {
+    model::<B>("work_cannot_end_the_shared_transaction", WRITERS + 1, pick(3, 8), true, |db, batcher| {
         let acks: Acked = Arc::new(Mutex::new(Vec::new()));
-        let others = [inserter(&db, &batcher, &acks, 10, 1), inserter(&db, &batcher, &acks, 20, 1)];
+        let others = inserters(&db, &batcher, &acks, WRITERS);
         let rogue = batcher.write(&mut |c| {
             c.insert()?;
             c.commit()
@@ -297,17 +356,67 @@ pub fn work_cannot_end_the_shared_transaction<B: Batcher>() {
     });
 }
 
-/// No COMMIT holds more writes than the cap: three writers, cap 1.
+/// No COMMIT holds more writes than the cap: under loom three writers
+/// and a cap of one; under shuttle twelve writers and a cap of eight, so
+/// that a batch can overflow it only with nine writers queued at once.
 pub fn batches_hold_at_most_cap_writes<B: Batcher>() {
-    model::<B>("batches_hold_at_most_cap_writes", 3, 1, true, |db, batcher| {
+    let cap = pick(1, 8);
+    model::<B>("batches_hold_at_most_cap_writes", WRITERS + 1, cap, true, move |db, batcher| {
         let acks: Acked = Arc::new(Mutex::new(Vec::new()));
-        let others = [inserter(&db, &batcher, &acks, 10, 1), inserter(&db, &batcher, &acks, 20, 1)];
+        let others = inserters(&db, &batcher, &acks, WRITERS);
         write_row(&db, &*batcher, &acks, 1);
         others.into_iter().for_each(|t| _ = t.join().unwrap());
-        assert!(db.largest_commit() <= 1, "a COMMIT held {} writes with a cap of 1", db.largest_commit());
+        let largest = db.largest_commit();
+        assert!(largest <= cap, "a COMMIT held {largest} writes with a cap of {cap}");
         assert_committed_is_acknowledged(&db, &acks);
     });
 }
+
+/// Writers queued behind a write that fails all get the connection, in
+/// turn, and are committed: the failing write holds it until [`QUEUED`]
+/// writers wait (two under loom, five under shuttle), then fails.
+pub fn a_failing_write_loses_nobody_queued_behind_it<B: Batcher>() {
+    model::<B>("a_failing_write_loses_nobody_queued_behind_it", QUEUED + 1, CAP, true, |db, batcher| {
+        let acks: Acked = Arc::new(Mutex::new(Vec::new()));
+        let mut queued = Vec::new();
+        let failed = batcher.write(&mut |c| {
+            c.insert()?;
+            queued = inserters(&db, &batcher, &acks, QUEUED);
+            until_queued(&*batcher, QUEUED);
+            c.fail()
+        });
+        assert!(failed.is_err(), "a failing write was acknowledged");
+        let acknowledged = acknowledged_by(queued);
+        assert_eq!(acknowledged, QUEUED, "a write queued behind a failing one failed");
+        assert_committed_is_acknowledged(&db, &acks);
+    });
+}
+
+/// Yields until `n` writers wait in the batcher's line. Under shuttle it
+/// gives up after [`SPIN_LIMIT`] yields, so that a writer lost from the
+/// line fails the model by name rather than as a spin past shuttle's step
+/// limit; shuttle's schedulers run other threads at each yield, so the
+/// writers still on their way get thousands of turns to arrive.
+fn until_queued<B: Batcher>(batcher: &B, n: usize) {
+    for _ in 0..SPIN_LIMIT {
+        if batcher.waiting() >= n {
+            return;
+        }
+        thread::yield_now();
+    }
+    panic!(
+        "{} of {n} writers wait in the line after {SPIN_LIMIT} yields: a queued writer was lost",
+        batcher.waiting()
+    );
+}
+
+/// How long [`until_queued`] waits, in yields: unbounded under loom,
+/// whose yield always lets another thread run.
+const SPIN_LIMIT: usize = pick(usize::MAX, 10_000);
+
+/// The writers that queue behind the failing write of
+/// [`a_failing_write_loses_nobody_queued_behind_it`].
+pub const QUEUED: usize = pick(2, 5);
 
 /// A property, run over a batcher type.
 pub type Property = fn();
@@ -331,6 +440,10 @@ pub const PROPERTIES: &[(&str, Property)] = &[
     ("close_racing_with_a_batch_strands_nobody", close_racing_with_a_batch_strands_nobody::<PlantedBatcher>),
     ("work_cannot_end_the_shared_transaction", work_cannot_end_the_shared_transaction::<PlantedBatcher>),
     ("batches_hold_at_most_cap_writes", batches_hold_at_most_cap_writes::<PlantedBatcher>),
+    (
+        "a_failing_write_loses_nobody_queued_behind_it",
+        a_failing_write_loses_nobody_queued_behind_it::<PlantedBatcher>,
+    ),
     (
         "close_fails_a_waiting_writer_while_a_write_runs",
         close_fails_a_waiting_writer_while_a_write_runs::<PlantedBatcher>,
@@ -378,10 +491,19 @@ pub enum GroupBug {
     /// `close` sets its flag but wakes nobody: waiters fail only when the
     /// connection comes back.
     CloseWakesNobody,
+    /// The line is a ring of four slots that, full, overwrites its oldest
+    /// waiter, who then waits for ever: it takes five writers queued at
+    /// once (six threads) to show, more than loom can run.
+    LineOfFour,
+    /// `close` wakes at most a batch's worth of waiters (the ones that
+    /// could have joined the open batch): it takes more than a cap's worth
+    /// of writers waiting at close to show, and the others are only failed
+    /// when the connection comes back.
+    CloseWakesOneBatch,
 }
 
 impl GroupBug {
-    pub const ALL: [(&'static str, GroupBug); 14] = [
+    pub const ALL: [(&'static str, GroupBug); 16] = [
         ("ack-before-commit", GroupBug::AckBeforeCommit),
         ("one-outcome-slot", GroupBug::OneOutcomeSlot),
         ("failing-last-skips-commit", GroupBug::FailingLastSkipsCommit),
@@ -396,6 +518,8 @@ impl GroupBug {
         ("cap-off-by-one", GroupBug::CapOffByOne),
         ("closed-handed-leaves", GroupBug::ClosedHandedLeaves),
         ("close-wakes-nobody", GroupBug::CloseWakesNobody),
+        ("line-of-four", GroupBug::LineOfFour),
+        ("close-wakes-one-batch", GroupBug::CloseWakesOneBatch),
     ];
 
     pub fn named(name: &str) -> GroupBug {
@@ -465,6 +589,9 @@ impl PlantedBatcher {
             let ticket = state.next_ticket;
             state.next_ticket += 1;
             let wake = Arc::new(Condvar::new());
+            if self.bug == GroupBug::LineOfFour && state.line.len() == 4 {
+                state.line.pop_front();
+            }
             state.line.push_back((ticket, wake.clone()));
             let mut timed_out = false;
             loop {
@@ -682,8 +809,173 @@ impl Batcher for PlantedBatcher {
         if self.bug == GroupBug::CloseWakesNobody {
             return;
         }
-        for (_, wake) in &state.line {
+        let woken = if self.bug == GroupBug::CloseWakesOneBatch { self.cap } else { usize::MAX };
+        for (_, wake) in state.line.iter().take(woken) {
             wake.notify_one();
         }
     }
+
+    fn waiting(&self) -> usize {
+        self.state.lock().unwrap().line.len()
+    }
 }
+
+/// Each planted bug, the property that must catch it, and what the failure
+/// must say. A bug may be listed under two properties: one that loom runs
+/// at its scale and one that needs shuttle's.
+pub const CAUGHT_BY: &[(&str, &str, &[&str])] = &[
+    ("ack-before-commit", "acknowledged_writes_are_committed", &["acknowledged before the COMMIT"]),
+    (
+        "one-outcome-slot",
+        "results_reach_the_right_batch",
+        &["acknowledged before the COMMIT", "never acknowledged"],
+    ),
+    ("failing-last-skips-commit", "a_failed_writes_rows_are_absent_and_the_others_present", &["deadlock"]),
+    ("give-up-drops-handed", "a_writer_that_gives_up_strands_nobody", &["deadlock"]),
+    ("hand-off-without-wake", "acknowledged_writes_are_committed", &["deadlock"]),
+    ("hand-off-without-wake", "a_failing_write_loses_nobody_queued_behind_it", &["deadlock"]),
+    ("count-outside-lock", "a_writer_that_gives_up_strands_nobody", &["deadlock"]),
+    (
+        "failed-commit-leaves-open",
+        "a_failed_commit_fails_every_member",
+        &["no transaction is left open", "left open"],
+    ),
+    (
+        "lost-batch-acked",
+        "a_whole_rollback_fails_every_member_so_far",
+        &["acknowledged before the COMMIT", "never acknowledged"],
+    ),
+    ("panic-escapes", "a_panicking_write_strands_nobody", &["deadlock", "Causality", "another's was lost"]),
+    (
+        "failed-member-keeps-rows",
+        "a_failed_writes_rows_are_absent_and_the_others_present",
+        &["the failed write's row was committed"],
+    ),
+    (
+        "no-seal",
+        "work_cannot_end_the_shared_transaction",
+        &["never acknowledged", "acknowledged before the COMMIT"],
+    ),
+    ("cap-off-by-one", "batches_hold_at_most_cap_writes", &["with a cap of"]),
+    ("closed-handed-leaves", "close_racing_with_a_batch_strands_nobody", &["deadlock"]),
+    ("close-wakes-nobody", "close_fails_a_waiting_writer_while_a_write_runs", &["deadlock"]),
+    (
+        "line-of-four",
+        "a_failing_write_loses_nobody_queued_behind_it",
+        &["a queued writer was lost", "deadlock"],
+    ),
+    ("close-wakes-one-batch", "close_fails_a_waiting_writer_while_a_write_runs", &["deadlock"]),
+];
+
+/// The planted bugs that need more threads than loom runs: loom's models
+/// pass with them planted (`.ci/shuttle-table` shows it), shuttle's catch
+/// them. `line-of-four` needs five writers queued at once behind a running
+/// one, six threads, and loom allows five. (`close-wakes-one-batch` and
+/// `cap-off-by-one` need a cap's worth of writers and one more, so loom
+/// catches them with a cap of one, shuttle with the caps of 4 and 8.)
+pub const BEYOND_LOOM: [&str; 1] = ["line-of-four"];
+
+/// The entries of [`CAUGHT_BY`] this checker must catch: all of them
+/// under shuttle, all but [`BEYOND_LOOM`]'s under loom.
+pub fn caught_here() -> impl Iterator<Item = (&'static str, &'static str, &'static [&'static str])> {
+    CAUGHT_BY.iter().copied().filter(|(bug, _, _)| !cfg!(loom) || !BEYOND_LOOM.contains(bug))
+}
+
+/// Every property has a planted bug it catches under this checker, and
+/// every bug is planted.
+pub fn every_property_catches_a_planted_bug() {
+    for (name, _) in PROPERTIES {
+        assert!(caught_here().any(|(_, p, _)| p == *name), "no planted bug for {name}");
+    }
+    for (bug, _) in GroupBug::ALL {
+        assert!(CAUGHT_BY.iter().any(|(b, _, _)| *b == bug), "{bug} is never planted");
+    }
+}
+
+/// Each planted bug this checker must catch is caught by its property, in
+/// a child process (`group_planted_child`).
+pub fn planted_bugs_are_caught() {
+    for (bug, property, expected) in caught_here() {
+        let model = assert_caught_by("group_planted_child", bug, Some(property), expected);
+        assert!(model.contains(property), "{bug} was caught by {model}, not {property}");
+    }
+}
+
+/// Runs the planted bug `LITEPOOL_PLANTED` through the property
+/// `LITEPOOL_PROPERTY`.
+pub fn planted_child() {
+    let bug = std::env::var(PLANTED_VAR).expect("LITEPOOL_PLANTED names the bug");
+    let property = std::env::var(PROPERTY_VAR).expect("LITEPOOL_PROPERTY names the property");
+    *PLANTED.lock().unwrap() = GroupBug::named(&bug);
+    let (_, run) = PROPERTIES.iter().find(|(name, _)| *name == property).expect("a known property");
+    run();
+}
+
+/// The group suite, for `loom_group.rs` and `shuttle_group.rs`: one test
+/// per property over litepool's group commit, the planted copy passing
+/// every property unplanted, and each planted bug caught by its property.
+#[allow(unused_macros)] // each suite file expands one of the support macros
+macro_rules! group_suite {
+    () => {
+        $crate::support::group::group_suite!(@real
+            acknowledged_writes_are_committed,
+            a_failed_writes_rows_are_absent_and_the_others_present,
+            a_panicking_write_strands_nobody,
+            a_failed_commit_fails_every_member,
+            a_whole_rollback_fails_every_member_so_far,
+            results_reach_the_right_batch,
+            a_writer_that_gives_up_strands_nobody,
+            close_racing_with_a_batch_strands_nobody,
+            work_cannot_end_the_shared_transaction,
+            close_fails_a_waiting_writer_while_a_write_runs,
+            batches_hold_at_most_cap_writes,
+            a_failing_write_loses_nobody_queued_behind_it,
+        );
+
+        /// The copy the bugs are planted in passes every property unplanted.
+        #[test]
+        fn a_correct_copy_passes() {
+            for (_, property) in $crate::support::group::PROPERTIES {
+                property();
+            }
+        }
+
+        #[test]
+        fn every_property_catches_a_planted_bug() {
+            $crate::support::group::every_property_catches_a_planted_bug();
+        }
+
+        #[test]
+        fn planted_group_bugs_are_caught() {
+            $crate::support::group::planted_bugs_are_caught();
+        }
+
+        /// Runs one planted group bug through one property; started by
+        /// `planted_group_bugs_are_caught` in a child process.
+        #[test]
+        #[ignore = "run by planted_group_bugs_are_caught in a child process"]
+        fn group_planted_child() {
+            $crate::support::group::planted_child();
+        }
+    };
+    (@real $($property:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $property() {
+                $crate::support::group::$property::<$crate::support::group::RealBatcher>();
+            }
+        )*
+
+        /// Every property in `PROPERTIES` has a test above.
+        #[test]
+        fn every_property_has_a_test() {
+            let tested = [$(stringify!($property)),*];
+            for (name, _) in $crate::support::group::PROPERTIES {
+                assert!(tested.contains(name), "{name} has no test over the real group");
+            }
+        }
+    };
+}
+
+#[allow(unused_imports)]
+pub(crate) use group_suite;

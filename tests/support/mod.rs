@@ -73,13 +73,13 @@ pub fn item_ids(path: &Path) -> Vec<i64> {
     stmt.query_map([], |r| r.get(0)).expect("query").collect::<rusqlite::Result<_>>().expect("rows")
 }
 
-#[cfg(loom)]
+#[cfg(any(loom, shuttle))]
 pub mod group;
-#[cfg(loom)]
-pub mod loom;
-#[cfg(loom)]
+#[cfg(any(loom, shuttle))]
+pub mod model;
+#[cfg(any(loom, shuttle))]
 pub mod planted;
-#[cfg(loom)]
+#[cfg(any(loom, shuttle))]
 pub mod queue;
 
 pub mod counting;

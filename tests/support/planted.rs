@@ -11,12 +11,9 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
+use crate::support::model::{Condvar, Fake, Mutex, Subject, UnsafeCell};
 use litepool::fake::{FakeConnection, FakeManager};
 use litepool::{Access, Connections, Error, ErrorKind, Manager, Result, Sizing, State, Transactional, Work};
-use loom::cell::UnsafeCell;
-use loom::sync::{Condvar, Mutex};
-
-use crate::support::loom::{Fake, Subject};
 
 /// Claims `Sync` for a value that is not: the tutorial's shared connection.
 pub struct ForceSync<T>(pub T);
@@ -480,7 +477,7 @@ pub fn planted_subjects() -> Vec<Subject> {
 
 /// The subject named `name`, real or planted.
 pub fn subject(name: &str) -> Subject {
-    crate::support::loom::real_subjects()
+    crate::support::model::real_subjects()
         .into_iter()
         .chain(planted_subjects())
         .find(|s| s.name == name)
@@ -490,12 +487,12 @@ pub fn subject(name: &str) -> Subject {
 /// The tutorial's unsafe example, done by force: one connection shared by
 /// two threads with no lock at all.
 pub fn tutorial_shared_connection() {
-    crate::support::loom::check("tutorial::shared_connection_without_a_lock", 2, || {
+    crate::support::model::check("tutorial::shared_connection_without_a_lock", 2, || {
         let db = litepool::fake::FakeDatabase::new();
-        let shared = loom::sync::Arc::new(ForceSync(db.manager().connect().unwrap()));
+        let shared = crate::support::model::Arc::new(ForceSync(db.manager().connect().unwrap()));
         let other = {
             let shared = shared.clone();
-            loom::thread::spawn(move || shared.0.insert())
+            crate::support::model::thread::spawn(move || shared.0.insert())
         };
         shared.0.insert().unwrap();
         other.join().unwrap().unwrap();
@@ -504,7 +501,7 @@ pub fn tutorial_shared_connection() {
 
 /// Runs what the child process was asked for in `LITEPOOL_PLANTED`.
 pub fn run_planted_child() {
-    use crate::support::loom::{PLANTED_VAR, PROPERTY_VAR, all_properties, property};
+    use crate::support::model::{PLANTED_VAR, PROPERTY_VAR, all_properties, property};
     let name = std::env::var(PLANTED_VAR)
         .expect("run by the planted_* tests in a child process, with LITEPOOL_PLANTED set");
     if name == "tutorial-shared-connection" {
