@@ -18,6 +18,7 @@
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
 use std::time::Duration;
 
 use crate::support::model::{
@@ -149,6 +150,11 @@ fn assert_committed_is_acknowledged(db: &FakeDatabase, acks: &Acked) {
 /// Every acknowledged write is committed, and with nothing failing every
 /// write is acknowledged.
 pub fn acknowledged_writes_are_committed<B: Batcher>() {
+    // The largest batch over the whole run: a run in which no batch ever
+    // formed (the strategy deciding, say, that commits are too cheap to
+    // share) would check the lone writer's path alone.
+    static LARGEST: StdAtomicUsize = StdAtomicUsize::new(0);
+    LARGEST.store(0, StdOrdering::SeqCst);
     model::<B>("acknowledged_writes_are_committed", WRITERS + 1, CAP, true, |db, batcher| {
         let acks: Acked = Arc::new(Mutex::new(Vec::new()));
         let others = inserters(&db, &batcher, &acks, WRITERS);
@@ -156,7 +162,10 @@ pub fn acknowledged_writes_are_committed<B: Batcher>() {
         let acknowledged = usize::from(mine) + acknowledged_by(others);
         assert_eq!(acknowledged, WRITERS + 1, "a write failed with nothing failing");
         assert_committed_is_acknowledged(&db, &acks);
+        LARGEST.fetch_max(db.largest_commit(), StdOrdering::SeqCst);
     });
+    let largest = LARGEST.load(StdOrdering::SeqCst);
+    assert!(largest > 1, "no COMMIT held more than {largest} write in the whole run: no batch ever formed");
 }
 
 /// A write whose work fails leaves no row, and the others' rows commit,

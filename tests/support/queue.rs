@@ -15,7 +15,8 @@
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
+use std::time::Duration;
 
 use crate::support::model::{
     Arc, AtomicBool, AtomicUsize, Condvar, EXPECTED_PANIC, Mutex, Ordering, PLANTED_VAR, PROPERTY_VAR,
@@ -266,6 +267,14 @@ pub fn every_waiter_is_woken<L: Line>(make: Make<L>) {
 /// turn over. The impatient writer's deadline has passed: it may give up
 /// at any moment, before or after the release.)
 pub fn a_writer_that_times_out_strands_nobody<L: Line>(make: Make<L>) {
+    // How often, over the whole run, an impatient writer wrote and how
+    // often it gave up: a run that never reached one of the two (a timed
+    // wait that never times out, or never lets the hand-off in) checks
+    // less than it says.
+    static WROTE: StdAtomicUsize = StdAtomicUsize::new(0);
+    static GAVE_UP: StdAtomicUsize = StdAtomicUsize::new(0);
+    WROTE.store(0, StdOrdering::SeqCst);
+    GAVE_UP.store(0, StdOrdering::SeqCst);
     model(make, 0, "a_writer_that_times_out_strands_nobody", WAITERS + 1, |line| {
         let seat = line.seat(true);
         let held = seat.turn().expect("the first writer gets its turn");
@@ -280,10 +289,16 @@ pub fn a_writer_that_times_out_strands_nobody<L: Line>(make: Make<L>) {
                     thread::spawn(move || {
                         let seat = line.seat(patient);
                         match seat.turn() {
-                            Ok(turn) => drop(turn),
+                            Ok(turn) => {
+                                drop(turn);
+                                if !patient {
+                                    WROTE.fetch_add(1, StdOrdering::SeqCst);
+                                }
+                            }
                             Err(e) => {
                                 assert!(!patient && e.is_busy(), "{e}");
                                 gave_up.fetch_add(1, Ordering::SeqCst);
+                                GAVE_UP.fetch_add(1, StdOrdering::SeqCst);
                             }
                         }
                     })
@@ -296,6 +311,39 @@ pub fn a_writer_that_times_out_strands_nobody<L: Line>(make: Make<L>) {
             .collect();
         drop(held);
         waiters.into_iter().for_each(|w| w.join().unwrap());
+        drop(seat.turn().expect("the queue is still usable"));
+    });
+    let (wrote, gave_up) = (WROTE.load(StdOrdering::SeqCst), GAVE_UP.load(StdOrdering::SeqCst));
+    assert!(
+        wrote > 0 && gave_up > 0,
+        "over the whole run impatient writers wrote {wrote} times and gave up {gave_up} times: \
+         the model never reached one of the two"
+    );
+}
+
+/// Writers whose deadline passes while the turn stays held fail busy, and
+/// the queue goes on: the holder keeps the turn until they have returned,
+/// so a timed wait that never times out deadlocks the model. (Two writers
+/// under loom, six under shuttle.)
+pub fn a_writer_whose_deadline_passes_fails_busy<L: Line>(make: Make<L>) {
+    let impatient = pick(2, 6);
+    model(make, BOUND, "a_writer_whose_deadline_passes_fails_busy", impatient + 1, move |line| {
+        let seat = line.seat(true);
+        let held = seat.turn().expect("the first writer gets its turn");
+        let waiters: Vec<_> = (0..impatient)
+            .map(|_| {
+                let line = line.clone();
+                thread::spawn(move || line.seat(false).turn().map(drop))
+            })
+            .collect();
+        for waiter in waiters {
+            let outcome = waiter.join().unwrap();
+            assert!(
+                outcome.as_ref().is_err_and(Error::is_busy),
+                "a writer past its deadline got {outcome:?}"
+            );
+        }
+        drop(held);
         drop(seat.turn().expect("the queue is still usable"));
     });
 }
@@ -403,6 +451,7 @@ pub const PROPERTIES: &[(&str, PlantedProperty)] = &[
     ),
     ("every_waiter_is_woken", every_waiter_is_woken::<PlantedLine>),
     ("a_writer_that_times_out_strands_nobody", a_writer_that_times_out_strands_nobody::<PlantedLine>),
+    ("a_writer_whose_deadline_passes_fails_busy", a_writer_whose_deadline_passes_fails_busy::<PlantedLine>),
     ("a_writer_that_panics_strands_nobody", a_writer_that_panics_strands_nobody::<PlantedLine>),
     ("close_wakes_and_fails_its_waiters", close_wakes_and_fails_its_waiters::<PlantedLine>),
     ("close_racing_with_release_strands_nobody", close_racing_with_release_strands_nobody::<PlantedLine>),
@@ -445,10 +494,13 @@ pub enum QueueBug {
     /// waiter, who then waits for ever: it takes five writers waiting at
     /// once behind the one holding the turn, six threads, to show.
     LineOfFour,
+    /// A writer whose deadline has passed goes on waiting as if it had
+    /// none.
+    DeadlineIgnored,
 }
 
 impl QueueBug {
-    pub const ALL: [(&'static str, QueueBug); 11] = [
+    pub const ALL: [(&'static str, QueueBug); 12] = [
         ("take-while-held", QueueBug::TakeWhileHeld),
         ("lifo", QueueBug::Lifo),
         ("unbounded-overtaking", QueueBug::UnboundedOvertaking),
@@ -460,6 +512,7 @@ impl QueueBug {
         ("closed-waiter-keeps-handed-turn", QueueBug::ClosedWaiterKeepsHandedTurn),
         ("arrival-resets-overtaken", QueueBug::ArrivalResetsOvertaken),
         ("line-of-four", QueueBug::LineOfFour),
+        ("deadline-ignored", QueueBug::DeadlineIgnored),
     ];
 
     pub fn named(name: &str) -> QueueBug {
@@ -581,9 +634,6 @@ impl Seat for PlantedSeat {
         } else {
             line.waiting.push_back((ticket, wake.clone()));
         }
-        // A patient writer's deadline is far away; an impatient one's has
-        // passed by the time it is woken.
-        let deadline = Instant::now() + if self.patient { Duration::from_secs(3600) } else { Duration::ZERO };
         let mut timed_out = false;
         loop {
             if bug == QueueBug::TimeoutDropsHandedTurn && timed_out {
@@ -627,8 +677,17 @@ impl Seat for PlantedSeat {
                 leave(&mut line);
                 return Err(Error::new(litepool::ErrorKind::Busy, "planted: timed out"));
             }
-            line = wake.wait(line).unwrap();
-            timed_out = Instant::now() >= deadline;
+            if self.patient || bug == QueueBug::DeadlineIgnored {
+                line = wake.wait(line).unwrap();
+            } else {
+                // An impatient writer's deadline has passed: it gives up at
+                // whatever moment the checker picks, as litepool's shim
+                // models an expiring timed wait.
+                drop(line);
+                thread::yield_now();
+                line = self.shared.line.lock().unwrap();
+                timed_out = true;
+            }
         }
     }
 
@@ -673,6 +732,7 @@ pub const CAUGHT_BY: &[(&str, &str, &[&str])] = &[
     ("closed-waiter-keeps-handed-turn", "close_racing_with_release_strands_nobody", &["deadlock"]),
     ("arrival-resets-overtaken", "the_head_is_overtaken_at_most_bound_times_by_many", &["was overtaken"]),
     ("line-of-four", "every_waiter_is_woken", &["deadlock"]),
+    ("deadline-ignored", "a_writer_whose_deadline_passes_fails_busy", &["deadlock"]),
 ];
 
 /// The planted bugs that need more threads than loom runs: loom's models
@@ -734,6 +794,7 @@ macro_rules! queue_suite {
             the_head_is_overtaken_at_most_bound_times_by_many,
             every_waiter_is_woken,
             a_writer_that_times_out_strands_nobody,
+            a_writer_whose_deadline_passes_fails_busy,
             a_writer_that_panics_strands_nobody,
             close_wakes_and_fails_its_waiters,
             close_racing_with_release_strands_nobody,
