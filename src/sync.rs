@@ -209,13 +209,17 @@ mod imp {
     }
 
     /// loom's `UnsafeCell` for shuttle, which has none and does not track
-    /// happens-before: a cell in use is marked busy across a scheduling
-    /// point, so two threads using it at once (a connection shared without
-    /// a lock) meet inside that window in the schedules that overlap them,
-    /// and the second panics.
+    /// happens-before: a cell in use is marked busy in one of shuttle's
+    /// atomics, whose every operation is a scheduling point, so the
+    /// scheduler may run another thread before the mark is cleared; two
+    /// threads using the cell at once (a connection shared without a lock)
+    /// meet there in the schedules that overlap them, and the second
+    /// panics. (A `yield_now` would do as much, but PCT lowers the priority
+    /// of a thread that yields, which would make every thread that touches
+    /// a connection give way, and PCT's schedules round-robin.)
     #[cfg(shuttle)]
     mod cell {
-        use std::sync::atomic::{AtomicBool, Ordering};
+        use shuttle::sync::atomic::{AtomicBool, Ordering};
 
         #[derive(Debug)]
         pub struct UnsafeCell<T> {
@@ -242,12 +246,13 @@ mod imp {
                 let was_busy = self.busy.swap(true, Ordering::SeqCst);
                 assert!(!was_busy, "Causality violation: two threads used one cell at once (shuttle)");
                 let _free = Free(&self.busy);
-                shuttle::thread::yield_now();
                 f(self.value.get())
             }
         }
 
-        /// Marks the cell free again, on unwinding too.
+        /// Clears the mark (a scheduling point, inside the window), on
+        /// unwinding too: a connection dropped while its thread unwinds
+        /// uses its cell in `Drop`.
         struct Free<'a>(&'a AtomicBool);
 
         impl Drop for Free<'_> {

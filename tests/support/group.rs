@@ -423,6 +423,53 @@ fn until_queued<B: Batcher>(batcher: &B, n: usize) {
 /// whose yield always lets another thread run.
 const SPIN_LIMIT: usize = pick(usize::MAX, 10_000);
 
+/// A writer waiting for the connection is overtaken at most
+/// [`litepool::OVERTAKING_BOUND`] (64) times in a row between batches:
+/// batches of one write, a writer at the head of the line, and a writer
+/// that comes back 70 times, each time between batches. Shuttle only: 65
+/// overtakes are out of loom's reach, and with fewer the property could not
+/// fail.
+pub fn a_waiting_writer_is_overtaken_at_most_the_bound<B: Batcher>() {
+    const TURNS: usize = litepool::OVERTAKING_BOUND + 6;
+    model::<B>("a_waiting_writer_is_overtaken_at_most_the_bound", 2, 1, true, |_, batcher| {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let mut waiter = None;
+        batcher
+            .write(&mut |c| {
+                c.insert()?;
+                let spawned = {
+                    let (batcher, order) = (batcher.clone(), order.clone());
+                    thread::spawn(move || {
+                        // Recorded inside the write, which holds the
+                        // connection: the order is the order of writes.
+                        let mut write = |c: &FakeConnection| {
+                            order.lock().unwrap().push("waiter");
+                            c.insert()
+                        };
+                        batcher.write(&mut write).expect("a patient writer writes");
+                    })
+                };
+                waiter = Some(spawned);
+                // The connection is held until the writer waits for it.
+                until_queued(&*batcher, 1);
+                Ok(())
+            })
+            .expect("the first write");
+        for _ in 0..TURNS {
+            let mut write = |c: &FakeConnection| {
+                order.lock().unwrap().push("returning");
+                c.insert()
+            };
+            batcher.write(&mut write).expect("the returning writer writes");
+        }
+        waiter.expect("spawned in the first write").join().unwrap();
+        let order = order.lock().unwrap();
+        let overtakes = order.iter().take_while(|w| **w == "returning").count();
+        let bound = litepool::OVERTAKING_BOUND;
+        assert!(overtakes <= bound, "the waiting writer was overtaken {overtakes} times (bound {bound})");
+    });
+}
+
 /// The writers that queue behind the failing write of
 /// [`a_failing_write_loses_nobody_queued_behind_it`].
 pub const QUEUED: usize = pick(2, 5);
@@ -433,6 +480,11 @@ pub type Property = fn();
 /// Every group property over the planted copy, by name, for the planted
 /// child.
 pub const PROPERTIES: &[(&str, Property)] = &[
+    #[cfg(shuttle)]
+    (
+        "a_waiting_writer_is_overtaken_at_most_the_bound",
+        a_waiting_writer_is_overtaken_at_most_the_bound::<PlantedBatcher>,
+    ),
     ("acknowledged_writes_are_committed", acknowledged_writes_are_committed::<PlantedBatcher>),
     (
         "a_failed_writes_rows_are_absent_and_the_others_present",
@@ -509,10 +561,13 @@ pub enum GroupBug {
     /// of writers waiting at close to show, and the others are only failed
     /// when the connection comes back.
     CloseWakesOneBatch,
+    /// Between batches the connection is freed for anyone, however often
+    /// the head of the line has been overtaken: no bound.
+    UnboundedOvertaking,
 }
 
 impl GroupBug {
-    pub const ALL: [(&'static str, GroupBug); 16] = [
+    pub const ALL: [(&'static str, GroupBug); 17] = [
         ("ack-before-commit", GroupBug::AckBeforeCommit),
         ("one-outcome-slot", GroupBug::OneOutcomeSlot),
         ("failing-last-skips-commit", GroupBug::FailingLastSkipsCommit),
@@ -529,6 +584,7 @@ impl GroupBug {
         ("close-wakes-nobody", GroupBug::CloseWakesNobody),
         ("line-of-four", GroupBug::LineOfFour),
         ("close-wakes-one-batch", GroupBug::CloseWakesOneBatch),
+        ("unbounded-overtaking", GroupBug::UnboundedOvertaking),
     ];
 
     pub fn named(name: &str) -> GroupBug {
@@ -577,6 +633,14 @@ enum PDone {
 impl PlantedBatcher {
     fn hand_on(&self, state: &mut PState, conn: FakeConnection) {
         state.conn = Some(conn);
+        if self.bug == GroupBug::UnboundedOvertaking && state.open.is_none() {
+            // Freed for whoever comes first; the head is only woken.
+            state.held = false;
+            if let Some((_, wake)) = state.line.front() {
+                wake.notify_one();
+            }
+            return;
+        }
         match state.line.pop_front() {
             Some((ticket, wake)) => {
                 state.handed_to = Some(ticket);
@@ -616,6 +680,12 @@ impl PlantedBatcher {
                 }
                 if handed {
                     state.handed_to = None;
+                    break;
+                }
+                let free_at_head = !state.held && state.line.front().is_some_and(|(t, _)| *t == ticket);
+                if self.bug == GroupBug::UnboundedOvertaking && free_at_head {
+                    state.line.pop_front();
+                    state.held = true;
                     break;
                 }
                 // An impatient writer's deadline has passed: it gives up at
@@ -874,15 +944,18 @@ pub const CAUGHT_BY: &[(&str, &str, &[&str])] = &[
         &["a queued writer was lost", "deadlock"],
     ),
     ("close-wakes-one-batch", "close_fails_a_waiting_writer_while_a_write_runs", &["deadlock"]),
+    ("unbounded-overtaking", "a_waiting_writer_is_overtaken_at_most_the_bound", &["was overtaken"]),
 ];
 
-/// The planted bugs that need more threads than loom runs: loom's models
-/// pass with them planted (`.ci/shuttle-table` shows it), shuttle's catch
-/// them. `line-of-four` needs five writers queued at once behind a running
-/// one, six threads, and loom allows five. (`close-wakes-one-batch` and
-/// `cap-off-by-one` need a cap's worth of writers and one more, so loom
-/// catches them with a cap of one, shuttle with the caps of 4 and 8.)
-pub const BEYOND_LOOM: [&str; 1] = ["line-of-four"];
+/// The planted bugs that need more threads, or more steps, than loom
+/// runs: loom's models pass with them planted (`.ci/shuttle-table` shows
+/// it), shuttle's catch them. `line-of-four` needs five writers queued at
+/// once behind a running one, six threads, and loom allows five;
+/// `unbounded-overtaking` needs 65 overtakes, and its property runs under
+/// shuttle only. (`close-wakes-one-batch` and `cap-off-by-one` need a
+/// cap's worth of writers and one more, so loom catches them with a cap of
+/// one, shuttle with the caps of 4 and 8.)
+pub const BEYOND_LOOM: [&str; 2] = ["line-of-four", "unbounded-overtaking"];
 
 /// The entries of [`CAUGHT_BY`] this checker must catch: all of them
 /// under shuttle, all but [`BEYOND_LOOM`]'s under loom.
@@ -975,10 +1048,19 @@ macro_rules! group_suite {
             }
         )*
 
+        #[cfg(shuttle)]
+        #[test]
+        fn a_waiting_writer_is_overtaken_at_most_the_bound() {
+            use $crate::support::group::{RealBatcher, a_waiting_writer_is_overtaken_at_most_the_bound};
+            a_waiting_writer_is_overtaken_at_most_the_bound::<RealBatcher>();
+        }
+
         /// Every property in `PROPERTIES` has a test above.
         #[test]
         fn every_property_has_a_test() {
+            let shuttle_only = ["a_waiting_writer_is_overtaken_at_most_the_bound"];
             let tested = [$(stringify!($property)),*];
+            let tested: Vec<&str> = tested.into_iter().chain(shuttle_only.into_iter().filter(|_| cfg!(shuttle))).collect();
             for (name, _) in $crate::support::group::PROPERTIES {
                 assert!(tested.contains(name), "{name} has no test over the real group");
             }
