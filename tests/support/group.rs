@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
 use std::time::Duration;
 
 use crate::support::model::{
-    Arc, Condvar, EXPECTED_PANIC, Mutex, PLANTED_VAR, PROPERTY_VAR, assert_caught_by, check, pick, thread,
+    Arc, Caught, Condvar, EXPECTED_PANIC, Mutex, PLANTED_VAR, PROPERTY_VAR, PlantedSuite, check, pick, thread,
 };
 use litepool::fake::{FakeConnection, FakeDatabase, FakeManager, Fault};
 use litepool::{Access, Error, ErrorKind, GroupCommit, Manager, Result, Transactional};
@@ -902,7 +902,7 @@ impl Batcher for PlantedBatcher {
 /// Each planted bug, the property that must catch it, and what the failure
 /// must say. A bug may be listed under two properties: one that loom runs
 /// at its scale and one that needs shuttle's.
-pub const CAUGHT_BY: &[(&str, &str, &[&str])] = &[
+pub const CAUGHT_BY: &[Caught] = &[
     ("ack-before-commit", "acknowledged_writes_are_committed", &["acknowledged before the COMMIT"]),
     (
         "one-outcome-slot",
@@ -957,30 +957,23 @@ pub const CAUGHT_BY: &[(&str, &str, &[&str])] = &[
 /// one, shuttle with the caps of 4 and 8.)
 pub const BEYOND_LOOM: [&str; 2] = ["line-of-four", "unbounded-overtaking"];
 
-/// The entries of [`CAUGHT_BY`] this checker must catch: all of them
-/// under shuttle, all but [`BEYOND_LOOM`]'s under loom.
-pub fn caught_here() -> impl Iterator<Item = (&'static str, &'static str, &'static [&'static str])> {
-    CAUGHT_BY.iter().copied().filter(|(bug, _, _)| !cfg!(loom) || !BEYOND_LOOM.contains(bug))
-}
+/// This suite's planted bugs, with the child test that runs one.
+pub const PLANTED_SUITE: PlantedSuite =
+    PlantedSuite { caught_by: CAUGHT_BY, beyond_loom: &BEYOND_LOOM, child_test: "group_planted_child" };
 
 /// Every property has a planted bug it catches under this checker, and
 /// every bug is planted.
 pub fn every_property_catches_a_planted_bug() {
-    for (name, _) in PROPERTIES {
-        assert!(caught_here().any(|(_, p, _)| p == *name), "no planted bug for {name}");
-    }
-    for (bug, _) in GroupBug::ALL {
-        assert!(CAUGHT_BY.iter().any(|(b, _, _)| *b == bug), "{bug} is never planted");
-    }
+    PLANTED_SUITE.every_property_catches_a_planted_bug(
+        PROPERTIES.iter().map(|(name, _)| *name),
+        GroupBug::ALL.iter().map(|(bug, _)| *bug),
+    );
 }
 
 /// Each planted bug this checker must catch is caught by its property, in
 /// a child process (`group_planted_child`).
 pub fn planted_bugs_are_caught() {
-    for (bug, property, expected) in caught_here() {
-        let model = assert_caught_by("group_planted_child", bug, Some(property), expected);
-        assert!(model.contains(property), "{bug} was caught by {model}, not {property}");
-    }
+    PLANTED_SUITE.assert_each_caught();
 }
 
 /// Runs the planted bug `LITEPOOL_PLANTED` through the property

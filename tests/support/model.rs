@@ -1070,6 +1070,50 @@ pub fn every_strategy(module: &str, property: &str) {
     );
 }
 
+/// A planted bug, the property that must catch it, and what the failure
+/// must say (the planted tables of `queue.rs` and `group.rs`).
+pub type Caught = (&'static str, &'static str, &'static [&'static str]);
+
+/// A suite of planted bugs: its table, the bugs only shuttle can catch,
+/// and the child test that runs one bug through one property.
+pub struct PlantedSuite {
+    pub caught_by: &'static [Caught],
+    pub beyond_loom: &'static [&'static str],
+    pub child_test: &'static str,
+}
+
+impl PlantedSuite {
+    /// The entries this checker must catch: all of them under shuttle, all
+    /// but the bugs beyond loom under loom.
+    pub fn caught_here(&self) -> impl Iterator<Item = Caught> + '_ {
+        self.caught_by.iter().copied().filter(|(bug, _, _)| !cfg!(loom) || !self.beyond_loom.contains(bug))
+    }
+
+    /// Every property (`properties`) has a planted bug this checker catches
+    /// with it, and every bug (`bugs`) is planted.
+    pub fn every_property_catches_a_planted_bug<'a>(
+        &self,
+        properties: impl IntoIterator<Item = &'a str>,
+        bugs: impl IntoIterator<Item = &'a str>,
+    ) {
+        for name in properties {
+            assert!(self.caught_here().any(|(_, p, _)| p == name), "no planted bug for {name}");
+        }
+        for bug in bugs {
+            assert!(self.caught_by.iter().any(|(b, _, _)| *b == bug), "{bug} is never planted");
+        }
+    }
+
+    /// Each bug this checker must catch is caught by its property, in a
+    /// child process of its own.
+    pub fn assert_each_caught(&self) {
+        for (bug, property, expected) in self.caught_here() {
+            let model = assert_caught_by(self.child_test, bug, Some(property), expected);
+            assert!(model.contains(property), "{bug} was caught by {model}, not {property}");
+        }
+    }
+}
+
 /// The variable naming the planted bug a child process runs.
 pub const PLANTED_VAR: &str = "LITEPOOL_PLANTED";
 /// The variable naming the one property a child process runs, if set.

@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
 use std::time::Duration;
 
 use crate::support::model::{
-    Arc, AtomicBool, AtomicUsize, Condvar, EXPECTED_PANIC, Mutex, Ordering, PLANTED_VAR, PROPERTY_VAR,
-    UnsafeCell, assert_caught_by, check, pick, thread,
+    Arc, AtomicBool, AtomicUsize, Caught, Condvar, EXPECTED_PANIC, Mutex, Ordering, PLANTED_VAR,
+    PROPERTY_VAR, PlantedSuite, UnsafeCell, check, pick, thread,
 };
 use litepool::fake::FakeDatabase;
 use litepool::{Error, Result, WriteQueue, Writers};
@@ -719,7 +719,7 @@ impl Line for PlantedLine {
 
 /// Each planted bug, the property that must catch it, and what the failure
 /// must say.
-pub const CAUGHT_BY: &[(&str, &str, &[&str])] = &[
+pub const CAUGHT_BY: &[Caught] = &[
     ("take-while-held", "writers_exclude_each_other", &["Causality violation"]),
     ("lifo", "waiters_take_turns_in_arrival_order", &["a later waiter wrote first"]),
     ("unbounded-overtaking", "the_head_is_overtaken_at_most_bound_times", &["was overtaken"]),
@@ -744,30 +744,23 @@ pub const CAUGHT_BY: &[(&str, &str, &[&str])] = &[
 /// `the_head_is_overtaken_at_most_bound_times_by_many` at three.)
 pub const BEYOND_LOOM: [&str; 1] = ["line-of-four"];
 
-/// The entries of [`CAUGHT_BY`] this checker must catch: all of them
-/// under shuttle, all but [`BEYOND_LOOM`]'s under loom.
-pub fn caught_here() -> impl Iterator<Item = (&'static str, &'static str, &'static [&'static str])> {
-    CAUGHT_BY.iter().copied().filter(|(bug, _, _)| !cfg!(loom) || !BEYOND_LOOM.contains(bug))
-}
+/// This suite's planted bugs, with the child test that runs one.
+pub const PLANTED_SUITE: PlantedSuite =
+    PlantedSuite { caught_by: CAUGHT_BY, beyond_loom: &BEYOND_LOOM, child_test: "queue_planted_child" };
 
 /// Every property has a planted bug it catches under this checker, and
 /// every bug is planted.
 pub fn every_property_catches_a_planted_bug() {
-    for (name, _) in PROPERTIES {
-        assert!(caught_here().any(|(_, p, _)| p == *name), "no planted bug for {name}");
-    }
-    for (bug, _) in QueueBug::ALL {
-        assert!(CAUGHT_BY.iter().any(|(b, _, _)| *b == bug), "{bug} is never planted");
-    }
+    PLANTED_SUITE.every_property_catches_a_planted_bug(
+        PROPERTIES.iter().map(|(name, _)| *name),
+        QueueBug::ALL.iter().map(|(bug, _)| *bug),
+    );
 }
 
 /// Each planted bug this checker must catch is caught by its property, in
 /// a child process (`queue_planted_child`).
 pub fn planted_bugs_are_caught() {
-    for (bug, property, expected) in caught_here() {
-        let model = assert_caught_by("queue_planted_child", bug, Some(property), expected);
-        assert!(model.contains(property), "{bug} was caught by {model}, not {property}");
-    }
+    PLANTED_SUITE.assert_each_caught();
 }
 
 /// Runs the planted bug `LITEPOOL_PLANTED` through the property
