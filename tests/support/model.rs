@@ -206,7 +206,9 @@ pub const SCHEDULERS: [Scheduler; 3] = [Scheduler::Pct(2), Scheduler::Pct(3), Sc
 /// two cores).
 #[cfg(shuttle)]
 pub fn shuttle_iterations() -> usize {
-    env_number("LITEPOOL_SHUTTLE_ITERATIONS").unwrap_or(1000)
+    let iterations = env_number("LITEPOOL_SHUTTLE_ITERATIONS").unwrap_or(1000);
+    assert!(iterations > 0, "LITEPOOL_SHUTTLE_ITERATIONS=0 would check nothing; give at least 1");
+    iterations
 }
 
 /// The seed every scheduler starts from: `LITEPOOL_SHUTTLE_SEED`, or a
@@ -232,6 +234,10 @@ pub fn check(model: &str, threads: usize, body: impl Fn() + Sync + Send + 'stati
     let body = std::sync::Arc::new(body);
     let (budget, seed) = (shuttle_iterations(), shuttle_seed());
     let only = std::env::var("LITEPOOL_SHUTTLE_SCHEDULER").ok();
+    if let Some(only) = &only {
+        let known: Vec<String> = SCHEDULERS.iter().map(ToString::to_string).collect();
+        assert!(known.contains(only), "LITEPOOL_SHUTTLE_SCHEDULER={only:?} is none of {known:?}");
+    }
     let started = Instant::now();
     let mut ran = Vec::new();
     let mut earlier = 0;
