@@ -32,6 +32,8 @@ use std::time::Instant;
 use litepool::fake::{FakeConnection, FakeDatabase, FakeManager, Fault};
 use litepool::{Access, Connections, Result, Sizing, Strategy, Transactional};
 
+#[cfg(shuttle)]
+pub use self::unpoisoned::{Condvar, Mutex};
 /// The checker's primitives, for the models' own threads and shared state.
 #[cfg(loom)]
 pub use loom::{
@@ -44,11 +46,61 @@ pub use loom::{
 #[cfg(shuttle)]
 pub use shuttle::{
     sync::{
-        Arc, Condvar, Mutex,
+        Arc,
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     thread,
 };
+
+/// shuttle's mutex and condition variable, with the same API, ignoring
+/// poison. shuttle runs every model thread on one OS thread, and
+/// `std::thread::panicking()` counts per OS thread, so while one model
+/// thread unwinds (a planted panic), a guard another thread drops poisons
+/// its lock though that thread never panicked; the planted copies'
+/// `lock().unwrap()` would then fail a model that holds. (litepool's own
+/// shim ignores poison in every build.)
+#[cfg(shuttle)]
+mod unpoisoned {
+    use std::sync::{LockResult, PoisonError};
+
+    pub type MutexGuard<'a, T> = shuttle::sync::MutexGuard<'a, T>;
+
+    #[derive(Debug)]
+    pub struct Mutex<T>(shuttle::sync::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub fn new(value: T) -> Self {
+            Mutex(shuttle::sync::Mutex::new(value))
+        }
+
+        /// Never `Err`: the `Result` keeps the call sites those of std.
+        pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
+            Ok(self.0.lock().unwrap_or_else(PoisonError::into_inner))
+        }
+    }
+
+    #[derive(Debug, Default)]
+    pub struct Condvar(shuttle::sync::Condvar);
+
+    impl Condvar {
+        pub fn new() -> Self {
+            Condvar(shuttle::sync::Condvar::new())
+        }
+
+        /// Never `Err`, as [`Mutex::lock`].
+        pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
+            Ok(self.0.wait(guard).unwrap_or_else(PoisonError::into_inner))
+        }
+
+        pub fn notify_one(&self) {
+            self.0.notify_one();
+        }
+
+        pub fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+}
 
 /// A cell the checker watches for concurrent use (the fake's own).
 pub use litepool::fake::ModelCell as UnsafeCell;
