@@ -152,19 +152,21 @@ fn assert_committed_is_acknowledged(db: &FakeDatabase, acks: &Acked) {
 pub fn acknowledged_writes_are_committed<B: Batcher>() {
     // The largest batch over the whole run: a run in which no batch ever
     // formed (the strategy deciding, say, that commits are too cheap to
-    // share) would check the lone writer's path alone.
-    static LARGEST: StdAtomicUsize = StdAtomicUsize::new(0);
-    LARGEST.store(0, StdOrdering::SeqCst);
-    model::<B>("acknowledged_writes_are_committed", WRITERS + 1, CAP, true, |db, batcher| {
+    // share) would check the lone writer's path alone. Kept per call, not
+    // in a static: the real group and the planted copy run this property
+    // on two test threads at once.
+    let largest = std::sync::Arc::new(StdAtomicUsize::new(0));
+    let seen = largest.clone();
+    model::<B>("acknowledged_writes_are_committed", WRITERS + 1, CAP, true, move |db, batcher| {
         let acks: Acked = Arc::new(Mutex::new(Vec::new()));
         let others = inserters(&db, &batcher, &acks, WRITERS);
         let mine = write_row(&db, &*batcher, &acks, 1);
         let acknowledged = usize::from(mine) + acknowledged_by(others);
         assert_eq!(acknowledged, WRITERS + 1, "a write failed with nothing failing");
         assert_committed_is_acknowledged(&db, &acks);
-        LARGEST.fetch_max(db.largest_commit(), StdOrdering::SeqCst);
+        seen.fetch_max(db.largest_commit(), StdOrdering::SeqCst);
     });
-    let largest = LARGEST.load(StdOrdering::SeqCst);
+    let largest = largest.load(StdOrdering::SeqCst);
     assert!(largest > 1, "no COMMIT held more than {largest} write in the whole run: no batch ever formed");
 }
 

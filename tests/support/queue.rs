@@ -270,12 +270,12 @@ pub fn a_writer_that_times_out_strands_nobody<L: Line>(make: Make<L>) {
     // How often, over the whole run, an impatient writer wrote and how
     // often it gave up: a run that never reached one of the two (a timed
     // wait that never times out, or never lets the hand-off in) checks
-    // less than it says.
-    static WROTE: StdAtomicUsize = StdAtomicUsize::new(0);
-    static GAVE_UP: StdAtomicUsize = StdAtomicUsize::new(0);
-    WROTE.store(0, StdOrdering::SeqCst);
-    GAVE_UP.store(0, StdOrdering::SeqCst);
-    model(make, 0, "a_writer_that_times_out_strands_nobody", WAITERS + 1, |line| {
+    // less than it says. Counted per call, not in statics: the real queue
+    // and the planted copy run this property on two test threads at once.
+    // [wrote, gave up]
+    let outcomes = std::sync::Arc::new([StdAtomicUsize::new(0), StdAtomicUsize::new(0)]);
+    let counts = outcomes.clone();
+    model(make, 0, "a_writer_that_times_out_strands_nobody", WAITERS + 1, move |line| {
         let seat = line.seat(true);
         let held = seat.turn().expect("the first writer gets its turn");
         let gave_up = Arc::new(AtomicUsize::new(0));
@@ -285,20 +285,20 @@ pub fn a_writer_that_times_out_strands_nobody<L: Line>(make: Make<L>) {
             .map(|arrived| {
                 let patient = arrived % 2 == 1;
                 let waiter = {
-                    let (line, gave_up) = (line.clone(), gave_up.clone());
+                    let (line, gave_up, counts) = (line.clone(), gave_up.clone(), counts.clone());
                     thread::spawn(move || {
                         let seat = line.seat(patient);
                         match seat.turn() {
                             Ok(turn) => {
                                 drop(turn);
                                 if !patient {
-                                    WROTE.fetch_add(1, StdOrdering::SeqCst);
+                                    counts[0].fetch_add(1, StdOrdering::SeqCst);
                                 }
                             }
                             Err(e) => {
                                 assert!(!patient && e.is_busy(), "{e}");
                                 gave_up.fetch_add(1, Ordering::SeqCst);
-                                GAVE_UP.fetch_add(1, StdOrdering::SeqCst);
+                                counts[1].fetch_add(1, StdOrdering::SeqCst);
                             }
                         }
                     })
@@ -313,7 +313,7 @@ pub fn a_writer_that_times_out_strands_nobody<L: Line>(make: Make<L>) {
         waiters.into_iter().for_each(|w| w.join().unwrap());
         drop(seat.turn().expect("the queue is still usable"));
     });
-    let (wrote, gave_up) = (WROTE.load(StdOrdering::SeqCst), GAVE_UP.load(StdOrdering::SeqCst));
+    let [wrote, gave_up] = [0, 1].map(|i| outcomes[i].load(StdOrdering::SeqCst));
     assert!(
         wrote > 0 && gave_up > 0,
         "over the whole run impatient writers wrote {wrote} times and gave up {gave_up} times: \
