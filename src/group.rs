@@ -460,9 +460,9 @@ impl<M: Manager> GroupCommit<M> {
             return Error::new(
                 ErrorKind::Sql,
                 format!(
-                    "{e}: the group strategy refuses BEGIN, COMMIT, ROLLBACK and litepool's savepoint \
-                     inside a write, because other callers' rows share its transaction; return an error \
-                     to undo this write instead"
+                    "{e}: the group strategy refuses BEGIN, COMMIT and ROLLBACK inside a batched write, \
+                     and RELEASE or ROLLBACK TO of any savepoint the write did not open itself, because \
+                     other callers' rows share its transaction; return an error to undo this write instead"
                 ),
             );
         }

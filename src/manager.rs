@@ -176,49 +176,44 @@ impl Transactional for Connection {
     }
 
     /// An authorizer, which SQLite consults whenever it prepares a
-    /// statement, refuses those statements while this thread has the
-    /// connection sealed. It is installed once per connection, at its first
-    /// seal (installing one expires the connection's prepared statements,
-    /// so each is prepared again, under it: a `COMMIT` the work cached
-    /// before is refused too); after that a seal only sets a flag of the
-    /// sealing thread, which is the thread that runs the work and so
-    /// prepares its statements. Whether it is installed is asked of SQLite
-    /// itself: a sealed `COMMIT` that prepares means it is not.
+    /// statement, refuses while the connection is sealed: `BEGIN`,
+    /// `COMMIT` and `ROLLBACK`, and `RELEASE` or `ROLLBACK TO` of any
+    /// savepoint the sealed work did not open itself (litepool's
+    /// savepoint, and one an earlier write left open, are not its own).
+    ///
+    /// SQLite asks the authorizer only when it prepares a statement, and a
+    /// statement prepared unsealed (litepool's own cached `COMMIT`, or the
+    /// work's from an earlier write) would run unchecked. So each seal
+    /// installs a new authorizer, and each unseal removes it: SQLite
+    /// expires every prepared statement of the connection whenever its
+    /// authorizer is set, and a cached statement is prepared again, under
+    /// the authorizer in force, the next time it runs. Nothing that runs
+    /// while sealed escapes the check. The authorizer belongs to the
+    /// connection and keeps its own list of savepoints, so a sealed write
+    /// on one connection that writes to another database nests safely.
     fn seal(&mut self, sealed: bool) -> Result<()> {
         use rusqlite::hooks::{AuthAction, AuthContext, Authorization, TransactionOperation};
-        SEALED.with(|flag| flag.set(sealed));
-        if !sealed || self.prepare("COMMIT").is_err() {
+        if !sealed {
+            self.authorizer(None::<fn(AuthContext<'_>) -> Authorization>)?;
             return Ok(());
         }
-        let refuse = |context: AuthContext<'_>| {
-            let ends_the_transaction = match context.action {
-                AuthAction::Transaction { .. } => true,
-                AuthAction::Savepoint { operation, savepoint_name } => {
-                    operation != TransactionOperation::Begin
-                        && savepoint_name.eq_ignore_ascii_case(MEMBER_SAVEPOINT)
-                }
-                _ => false,
-            };
-            if ends_the_transaction && SEALED.with(|flag| flag.get()) {
-                Authorization::Deny
-            } else {
+        // The savepoints the sealed work has opened, by name.
+        let mut opened: Vec<String> = Vec::new();
+        let refuse = move |context: AuthContext<'_>| match context.action {
+            AuthAction::Transaction { .. } => Authorization::Deny,
+            AuthAction::Savepoint { operation: TransactionOperation::Begin, savepoint_name } => {
+                opened.push(savepoint_name.to_ascii_lowercase());
                 Authorization::Allow
             }
+            AuthAction::Savepoint { savepoint_name, .. } => {
+                let own = opened.iter().any(|name| name.eq_ignore_ascii_case(savepoint_name));
+                if own { Authorization::Allow } else { Authorization::Deny }
+            }
+            _ => Authorization::Allow,
         };
-        if let Err(e) = self.authorizer(Some(refuse)) {
-            SEALED.with(|flag| flag.set(false));
-            return Err(e.into());
-        }
+        self.authorizer(Some(refuse))?;
         Ok(())
     }
-}
-
-crate::sync::thread_local! {
-    /// Whether this thread has sealed the connection it is running a
-    /// batched write on (see `Transactional::seal`). Not `const`: under
-    /// loom this is loom's `thread_local!`, which has no `const` form.
-    #[allow(clippy::missing_const_for_thread_local)]
-    static SEALED: std::cell::Cell<bool> = std::cell::Cell::new(false);
 }
 
 /// SQLite's journal modes that litepool sets (`PRAGMA journal_mode`).

@@ -44,10 +44,20 @@ fn batch(
     group: &GroupCommit<SqliteManager>,
     second: impl FnOnce(&Connection) -> litepool::Result<()> + Send,
 ) -> (litepool::Result<()>, Result<litepool::Result<()>, String>) {
+    batch_of(group, |c| insert(c, 1), second)
+}
+
+/// Runs `first` and `second` as one batch, as [`batch`] does, with the
+/// first write's work given too.
+fn batch_of(
+    group: &GroupCommit<SqliteManager>,
+    first: impl FnOnce(&Connection) -> litepool::Result<()> + Send,
+    second: impl FnOnce(&Connection) -> litepool::Result<()> + Send,
+) -> (litepool::Result<()>, Result<litepool::Result<()>, String>) {
     thread::scope(|s| {
         let first = s.spawn(|| {
             group.write(|c| {
-                insert(c, 1)?;
+                first(c)?;
                 wait_until("the second writer to queue behind the first", || group.state().waiting >= 1);
                 Ok(())
             })
@@ -88,12 +98,34 @@ fn a_panicking_write_in_a_batch_resumes_in_its_thread_and_the_others_commit() {
     assert_eq!(item_ids(&db.path("group.db")), [1, 3]);
 }
 
+/// What the seal refuses, as the message names it.
+const REFUSED: &str = "refuses BEGIN, COMMIT and ROLLBACK";
+
+/// Statements that would end the shared transaction, or undo rows that are
+/// not the work's own.
+const ENDING: [&str; 7] = [
+    "COMMIT",
+    "END",
+    "ROLLBACK",
+    "BEGIN",
+    "RELEASE litepool_group_member_5f2c",
+    "ROLLBACK TO litepool_group_member_5f2c",
+    "RELEASE SAVEPOINT LITEPOOL_GROUP_MEMBER_5F2C",
+];
+
+/// Asserts that a batched write which ran `statement` was refused with a
+/// message that says why.
+fn assert_refused(statement: &str, second: Result<litepool::Result<()>, String>) {
+    let e = second.expect("no panic").expect_err(statement);
+    assert!(e.to_string().contains(REFUSED), "{statement}: {e}");
+}
+
 /// The connection is sealed while a batched write runs: its COMMIT (even a
 /// statement cached before) is refused, with a message that says why, and
 /// commits nobody's rows early.
 #[test]
 fn a_batched_write_cannot_commit_or_roll_back_the_shared_transaction() {
-    for statement in ["COMMIT", "ROLLBACK", "RELEASE litepool_group_member_5f2c", "BEGIN"] {
+    for statement in ENDING {
         let db = TempDb::new();
         let group = open(&db);
         let (first, second) = batch(&group, |c| {
@@ -102,13 +134,101 @@ fn a_batched_write_cannot_commit_or_roll_back_the_shared_transaction() {
             Ok(())
         });
         first.unwrap_or_else(|e| panic!("{statement}: the first write failed: {e}"));
-        let e = second.expect("no panic").expect_err(statement);
-        assert!(
-            e.to_string().contains("refuses BEGIN, COMMIT, ROLLBACK and litepool's savepoint"),
-            "{statement}: {e}"
-        );
+        assert_refused(statement, second);
         assert_eq!(item_ids(&db.path("group.db")), [1], "{statement}");
     }
+}
+
+/// The bug issue 21 reports: after one batch, litepool's own `COMMIT` (and
+/// `ROLLBACK`, `RELEASE`, `ROLLBACK TO` of its savepoint) sits in the
+/// connection's statement cache, prepared while the connection was not
+/// sealed, and SQLite asks the authorizer only when it prepares. A batched
+/// write that ran `prepare_cached("COMMIT")` got litepool's statement and
+/// committed the batch so far; the first member was then told `Aborted`,
+/// "retrying it is safe", with its row stored. Several batches in a row,
+/// each statement through the cache.
+#[test]
+fn a_cached_commit_cannot_end_a_batch_after_an_earlier_batch() {
+    for statement in ENDING {
+        let db = TempDb::new();
+        let group = open(&db);
+        let mut stored = Vec::new();
+        for round in 0..4 {
+            let (one, two) = (10 * round + 1, 10 * round + 2);
+            let (first, second) = batch_of(
+                &group,
+                |c| insert(c, one),
+                |c| {
+                    insert(c, two)?;
+                    c.prepare_cached(statement)?.execute([])?;
+                    Ok(())
+                },
+            );
+            first.unwrap_or_else(|e| panic!("{statement}, batch {round}: the first write failed: {e}"));
+            assert_refused(statement, second);
+            stored.push(one);
+            assert_eq!(item_ids(&db.path("group.db")), stored, "{statement}, batch {round}");
+        }
+        assert_eq!(integrity_check(&db.path("group.db")), "ok");
+    }
+}
+
+/// A statement the work itself cached in an earlier write, alone and not
+/// sealed, is prepared again under the seal when a batched write runs it.
+#[test]
+fn a_statement_the_work_cached_before_is_refused_in_a_batch() {
+    for statement in ENDING {
+        let db = TempDb::new();
+        let group = open(&db);
+        group.write(|c| Ok(drop(c.prepare_cached(statement)?))).expect("caching a statement writes nothing");
+        let (first, second) = batch(&group, |c| {
+            insert(c, 2)?;
+            c.prepare_cached(statement)?.execute([])?;
+            Ok(())
+        });
+        first.unwrap_or_else(|e| panic!("{statement}: the first write failed: {e}"));
+        assert_refused(statement, second);
+        assert_eq!(item_ids(&db.path("group.db")), [1], "{statement}");
+    }
+}
+
+/// A savepoint the first write of a batch left open is not the next
+/// write's to release or roll back to: either would reach past the
+/// batched write's own rows. Its own savepoints it may use freely.
+#[test]
+fn a_batched_write_may_end_only_its_own_savepoints() {
+    for statement in ["RELEASE left_open", "ROLLBACK TO left_open"] {
+        let db = TempDb::new();
+        let group = open(&db);
+        let (first, second) = batch_of(
+            &group,
+            |c| {
+                c.execute_batch("SAVEPOINT left_open")?;
+                insert(c, 1)
+            },
+            |c| {
+                insert(c, 2)?;
+                c.prepare_cached(statement)?.execute([])?;
+                Ok(())
+            },
+        );
+        first.unwrap_or_else(|e| panic!("{statement}: the first write failed: {e}"));
+        assert_refused(statement, second);
+        assert_eq!(item_ids(&db.path("group.db")), [1], "{statement}");
+    }
+    let db = TempDb::new();
+    let group = open(&db);
+    let (first, second) = batch(&group, |c| {
+        c.execute_batch("SAVEPOINT mine")?;
+        insert(c, 2)?;
+        c.execute_batch("ROLLBACK TO mine; RELEASE mine; SAVEPOINT again")?;
+        insert(c, 3)?;
+        c.prepare_cached("RELEASE again")?.execute([])?;
+        Ok(())
+    });
+    first.expect("the first write commits");
+    second.expect("no panic").expect("a write may use savepoints of its own");
+    assert_eq!(item_ids(&db.path("group.db")), [1, 3]);
 }
 
 /// A batched write past `max_page_count` makes SQLite roll the whole
