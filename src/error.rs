@@ -49,6 +49,10 @@ pub enum ErrorKind {
     /// transaction back after `SQLITE_FULL`, say). Nothing of it was
     /// committed; retrying it is safe.
     Aborted,
+    /// litepool found one of its own invariants broken (a bug): what
+    /// happened to the operation is unknown, and the message says what to
+    /// check before retrying it.
+    Internal,
 }
 
 /// The error type of every litepool operation.

@@ -140,6 +140,10 @@ struct Group<C> {
     /// collected its own.
     outcomes: VecDeque<Outcome>,
     next_batch: u64,
+    /// Batches that have ended (committed or failed): batches end in
+    /// number order, so a member of batch `n < ended` whose outcome is
+    /// not in `outcomes` will never find it.
+    ended: u64,
     closed: bool,
     /// Times the connection was taken past the head of the line since it
     /// became the head.
@@ -264,6 +268,7 @@ impl<M: Manager> GroupCommit<M> {
                 open: None,
                 outcomes: VecDeque::new(),
                 next_batch: 0,
+                ended: 0,
                 closed: false,
                 overtaken: 0,
                 // Until measured, assume a commit is worth sharing.
@@ -272,6 +277,10 @@ impl<M: Manager> GroupCommit<M> {
             settled: Condvar::new(),
         })
     }
+
+    /// How often a member waiting for its batch's outcome looks again
+    /// without being woken (see `outcome_of`).
+    const OUTCOME_RECHECK: Duration = Duration::from_secs(1);
 
     /// The most writes one `COMMIT` holds.
     pub fn batch_cap(&self) -> usize {
@@ -591,6 +600,7 @@ impl<M: Manager> GroupCommit<M> {
         if others > 0 {
             group.outcomes.push_back(Outcome { batch: open.number, failure: failure.clone(), uncollected: others });
         }
+        group.ended = open.number + 1;
         Self::hand_on(&mut group, if kept { Some(conn) } else { None });
         drop(group);
         if others > 0 {
@@ -619,6 +629,13 @@ impl<M: Manager> GroupCommit<M> {
     }
 
     /// Waits for batch `number`'s outcome and collects it.
+    ///
+    /// The batch's last member wakes every member when it publishes the
+    /// outcome; the models check that no wake-up is lost. Should one be,
+    /// the member looks again every [`OUTCOME_RECHECK`](Self::OUTCOME_RECHECK)
+    /// rather than wait for ever, and a member whose batch has ended
+    /// without its outcome fails at once with [`ErrorKind::Internal`]
+    /// instead of hanging.
     fn outcome_of(&self, mut group: MutexGuard<'_, Group<M::Connection>>, number: u64) -> Result<()> {
         loop {
             if let Some(at) = group.outcomes.iter().position(|o| o.batch == number) {
@@ -633,7 +650,17 @@ impl<M: Manager> GroupCommit<M> {
                     Some((kind, message)) => Err(Error::new(kind, message)),
                 };
             }
-            group = self.settled.wait(group);
+            if group.ended > number {
+                return Err(Error::new(
+                    ErrorKind::Internal,
+                    format!(
+                        "group commit lost the outcome of batch {number}, which this write joined: whether \
+                         it committed is unknown, so look for its rows before retrying it. This is a bug in \
+                         litepool; please report it"
+                    ),
+                ));
+            }
+            (group, _) = self.settled.wait_until(group, Instant::now() + Self::OUTCOME_RECHECK);
         }
     }
 }

@@ -13,10 +13,11 @@ mod support;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::thread;
+use std::time::Duration;
 
-use litepool::{Access, AccessExt, GroupCommit, SqliteManager};
+use litepool::{Access, AccessExt, GroupCommit, SqliteManager, Synchronous};
 use rusqlite::Connection;
-use support::{TempDb, integrity_check, item_ids, wait_until};
+use support::{TempDb, integrity_check, item_ids, wait_until, within};
 
 fn open(db: &TempDb) -> GroupCommit<SqliteManager> {
     let group = GroupCommit::open(db.manager("group.db"), 2).expect("open the group strategy");
@@ -297,4 +298,42 @@ fn state_counts_writers_waiting_for_the_writer() {
     second.unwrap().unwrap();
     let state = Access::state(&group);
     assert_eq!((state.in_use, state.waiting), (0, 0), "{state:?}");
+}
+
+/// Batches one after another, and eight writers at once, with a write
+/// timeout an hour away: a hand-off without a wake-up, or an outcome
+/// published for the wrong batch, would leave a writer waiting for that
+/// hour. The test fails within 30 s instead of hanging.
+#[test]
+fn batches_end_without_waiting_for_a_timeout() {
+    let db = TempDb::new();
+    let manager =
+        db.manager("group.db").busy_timeout(Duration::from_secs(3600)).synchronous(Synchronous::Full);
+    let path = db.path("group.db");
+    within(Duration::from_secs(30), "batches with an hour's write timeout", move || {
+        let group = GroupCommit::open(manager, 2).expect("open the group strategy");
+        group
+            .write(|c| Ok(c.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, value INTEGER)")?))
+            .unwrap();
+        let mut expected = Vec::new();
+        for round in 0..20 {
+            let (one, two) = (2 * round + 1, 2 * round + 2);
+            let (first, second) = batch_of(&group, |c| insert(c, one), |c| insert(c, two));
+            first.expect("the first write commits");
+            second.expect("no panic").expect("the second write commits");
+            expected.extend([one, two]);
+        }
+        thread::scope(|s| {
+            for writer in 0..8 {
+                let group = &group;
+                s.spawn(move || {
+                    (0..20).for_each(|i| group.write(|c| insert(c, 1000 + 100 * writer + i)).unwrap())
+                });
+            }
+        });
+        expected.extend((0..8).flat_map(|w| (0..20).map(move |i| 1000 + 100 * w + i)));
+        expected.sort_unstable();
+        assert_eq!(item_ids(&path), expected);
+        drop(db);
+    });
 }

@@ -10,14 +10,16 @@ use rusqlite::Connection;
 /// A strategy over real SQLite connections, as the strategy list opens it.
 pub type Sqlite = dyn Access<Connection = Connection>;
 
-/// A fresh directory for databases, removed on drop.
+/// A fresh directory for databases, removed on drop. While it lives, the
+/// test binary's [watchdog] watches it.
 pub struct TempDb {
     dir: tempfile::TempDir,
+    watched: u64,
 }
 
 impl TempDb {
     pub fn new() -> TempDb {
-        TempDb { dir: tempfile::tempdir().expect("create a temporary directory") }
+        TempDb { dir: tempfile::tempdir().expect("create a temporary directory"), watched: watchdog::watch() }
     }
 
     /// The path of `name` inside the directory.
@@ -32,6 +34,119 @@ impl TempDb {
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        watchdog::unwatch(self.watched);
+    }
+}
+
+/// Ends a test binary that hangs. Every test on a real file holds a
+/// [`TempDb`]; if one lives longer than the limit (default 300 s,
+/// `LITEPOOL_TEST_WATCHDOG` seconds), the watchdog prints the test that
+/// made it and exits the binary with a failure. A lost wake-up in litepool
+/// would otherwise hang its test until CI's own limit, reporting nothing
+/// useful. The limit is far above any test's time on a loaded machine: it
+/// is for hangs, not for speed.
+pub mod watchdog {
+    use std::collections::HashMap;
+    use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
+    use std::time::{Duration, Instant};
+
+    #[derive(Default)]
+    struct Table {
+        next_key: u64,
+        /// The tests being watched, by key: the test's name, and since when.
+        watched: HashMap<u64, (String, Instant)>,
+    }
+
+    struct Watchdog {
+        table: Mutex<Table>,
+        /// Woken when a test starts being watched, so the watchdog's next
+        /// deadline is recomputed.
+        changed: Condvar,
+    }
+
+    fn watchdog() -> &'static Watchdog {
+        static WATCHDOG: OnceLock<Watchdog> = OnceLock::new();
+        WATCHDOG.get_or_init(|| {
+            let limit = std::env::var("LITEPOOL_TEST_WATCHDOG")
+                .ok()
+                .map(|s| s.parse().expect("LITEPOOL_TEST_WATCHDOG is a whole number of seconds"))
+                .map_or(Duration::from_secs(300), Duration::from_secs);
+            std::thread::spawn(move || watch_over(limit));
+            Watchdog { table: Mutex::new(Table::default()), changed: Condvar::new() }
+        })
+    }
+
+    fn lock() -> MutexGuard<'static, Table> {
+        watchdog().table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for the oldest watched test to pass `limit`, then ends the
+    /// binary, naming it.
+    fn watch_over(limit: Duration) {
+        let dog = watchdog();
+        let mut table = lock();
+        loop {
+            let oldest = table.watched.values().min_by_key(|(_, since)| *since).cloned();
+            table = match oldest {
+                None => dog.changed.wait(table).unwrap_or_else(|e| e.into_inner()),
+                Some((test, since)) if since.elapsed() > limit => {
+                    eprintln!(
+                        "litepool test watchdog: test {test:?} has run for more than {limit:?} (a lost \
+                         wake-up, or a wait with no deadline?); ending the test binary. Set \
+                         LITEPOOL_TEST_WATCHDOG (seconds) to change the limit."
+                    );
+                    std::process::exit(97);
+                }
+                Some((_, since)) => {
+                    let left = limit.saturating_sub(since.elapsed()) + Duration::from_millis(10);
+                    dog.changed.wait_timeout(table, left).unwrap_or_else(|e| e.into_inner()).0
+                }
+            };
+        }
+    }
+
+    /// Starts watching the calling test; returns the key to stop with.
+    pub fn watch() -> u64 {
+        let test = std::thread::current().name().unwrap_or("an unnamed thread").to_owned();
+        let mut table = lock();
+        table.next_key += 1;
+        let key = table.next_key;
+        table.watched.insert(key, (test, Instant::now()));
+        drop(table);
+        watchdog().changed.notify_all();
+        key
+    }
+
+    /// Stops watching what `watch` returned `key` for.
+    pub fn unwatch(key: u64) {
+        lock().watched.remove(&key);
+    }
+}
+
+/// Runs `body` on a thread of its own and fails the test, naming `what`, if
+/// it has not returned within `limit`: a lost wake-up inside litepool must
+/// fail its test within seconds, not hang it. (The stuck thread is left
+/// behind; the binary ends when its tests are done.) A panic in `body`
+/// resumes in the caller.
+pub fn within<T: Send + 'static>(
+    limit: std::time::Duration,
+    what: &str,
+    body: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || _ = done.send(catch_unwind(AssertUnwindSafe(body))));
+    match finished.recv_timeout(limit) {
+        Ok(Ok(value)) => value,
+        Ok(Err(panic)) => resume_unwind(panic),
+        Err(_) => {
+            panic!("{what} did not finish within {limit:?}: a wake-up was lost, or a wait has no deadline")
+        }
     }
 }
 
