@@ -1,5 +1,4 @@
-//! A fake connection for the model checkers (built only under `cfg(loom)`
-//! or `cfg(shuttle)`).
+//! A fake connection for the model checkers, checked against SQLite.
 //!
 //! loom and shuttle run every model thread as a coroutine on one OS thread,
 //! so a real SQLite file lock or busy wait inside a model would hang it. The
@@ -24,11 +23,43 @@
 //!   failure paths are then explored with the same properties as the happy
 //!   path.
 //!
+//! * Transactions and savepoints behave as SQLite's do: a stack of named
+//!   savepoints (`SAVEPOINT` outside a transaction begins one, `RELEASE`
+//!   of the savepoint that began it commits, `ROLLBACK TO` keeps the
+//!   savepoint), and the errors SQLite gives (`cannot commit - no
+//!   transaction is active`, `no such savepoint`, …).
+//! * Statements have a cache, as rusqlite's `prepare_cached` does: litepool's
+//!   own statements ([`Transactional`]) and the work's
+//!   ([`FakeConnection::execute_cached`]) share it, keyed by statement.
+//!   The seal is an authorizer, consulted when a statement is *prepared*,
+//!   as SQLite's is; setting or removing the authorizer expires every
+//!   prepared statement, so a cached one is prepared again (and checked)
+//!   the next time it runs. A model therefore sees what SQLite does with a
+//!   `COMMIT` cached before the seal.
+//! * Rows have ids, unique as a primary key's are: inserting an id twice
+//!   fails with a constraint error; `INSERT OR ROLLBACK` of a duplicate
+//!   rolls the whole transaction back.
+//!
+//! `tests/fidelity.rs` runs random sequences of these operations through
+//! a fake and a real SQLite connection and compares every result, the
+//! transaction state and the rows another connection sees.
+//!
+//! **What it does not model**, so no model may depend on it: a schema
+//! (no DDL; SQLite also expires statements on a schema change, which only
+//! makes more statements be checked again), the cache's capacity (rusqlite
+//! evicts the least recently used of 16; the fake keeps every statement,
+//! which keeps a stale one available longer than SQLite would: a model is
+//! the more pessimistic for it), reads' snapshots (a reader sees committed
+//! rows at once), `SQLITE_BUSY` (the write lock is waited for without a
+//! timeout), error messages beyond their kind, and `BEGIN` on a read-only
+//! connection (refused at once; SQLite refuses the first write).
+//!
 //! Like `rusqlite::Connection`, a [`FakeConnection`] is `Send` but not
-//! `Sync`.
+//! `Sync`. Built under the model checkers, and in normal builds for the
+//! fidelity test; nothing in the library uses it.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::manager::{Manager, Transactional};
+use crate::manager::{MEMBER_SAVEPOINT, Manager, Transactional};
 use std::time::Duration;
 
 use crate::sync::{Arc, Condvar, Mutex, Ordering, UnmodeledArc, UnmodeledAtomicUsize, UnsafeCell};
@@ -37,6 +68,7 @@ use crate::write_queue::WriteQueue;
 /// The checked cell the fake keeps its state in, for models' own shared
 /// state: loom's `UnsafeCell` under loom; under shuttle, one that fails
 /// when two threads are inside it at once.
+#[cfg(any(loom, shuttle))]
 pub type ModelCell<T> = UnsafeCell<T>;
 
 /// The database the fake connections share.
@@ -67,6 +99,27 @@ struct DbState {
     opened: usize,
     opened_read_write: usize,
     closed: usize,
+    /// How its connections seal (see [`SealModel`]).
+    seal_model: SealModel,
+}
+
+/// How a fake connection's seal works: as litepool's does now, or as it
+/// did before issue 21, for the planted model that shows the difference
+/// matters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SealModel {
+    /// litepool's seal: each seal sets a new authorizer and each unseal
+    /// removes it (either expires every prepared statement); sealed, it
+    /// refuses `BEGIN`, `COMMIT`, `ROLLBACK`, and `RELEASE`/`ROLLBACK TO`
+    /// of any savepoint the sealed work did not open.
+    #[default]
+    Current,
+    /// The seal before issue 21: the authorizer is set once, at the first
+    /// seal, and after that a seal only flips a flag it reads when a
+    /// statement is prepared. A statement prepared unsealed (litepool's
+    /// own cached `COMMIT`) runs sealed unchecked. It refuses `RELEASE`/
+    /// `ROLLBACK TO` of litepool's savepoint only.
+    InstalledOnce,
 }
 
 /// A failure a model can inject into the fake connections and their
@@ -175,6 +228,11 @@ impl FakeDatabase {
         self.inner.state.lock().closed
     }
 
+    /// Makes its connections seal as `model` says (before they are opened).
+    pub fn seal_like(&self, model: SealModel) {
+        self.inner.state.lock().seal_model = model;
+    }
+
     /// Makes `fault` fire the next `times` times its operation runs.
     pub fn inject(&self, fault: Fault, times: usize) {
         self.inner.faults[fault as usize].store(times, Ordering::SeqCst);
@@ -199,6 +257,11 @@ impl FakeDatabase {
             state = self.inner.writer_released.wait(state);
         }
         state.writer_held = true;
+    }
+
+    /// Whether row `id` is committed (for the uniqueness of ids).
+    fn holds(&self, id: usize) -> bool {
+        self.inner.state.lock().committed_ids.contains(&id)
     }
 
     /// Adds `rows` to the committed count and frees the write lock.
@@ -250,11 +313,12 @@ impl Manager for FakeManager {
         let mut state = self.db.inner.state.lock();
         state.opened += 1;
         state.opened_read_write += usize::from(!self.read_only);
+        let seal_model = state.seal_model;
         drop(state);
         Ok(FakeConnection {
             db: self.db.clone(),
             read_only: self.read_only,
-            state: UnsafeCell::new(ConnState::default()),
+            state: UnsafeCell::new(ConnState { seal_model, ..ConnState::default() }),
         })
     }
 
@@ -301,22 +365,149 @@ pub struct FakeConnection {
     state: UnsafeCell<ConnState>,
 }
 
+/// A statement that controls transactions, as the work or litepool runs
+/// it. Savepoint names compare without case, as SQLite's do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Statement {
+    /// `BEGIN` (deferred).
+    Begin,
+    /// `BEGIN IMMEDIATE` (litepool's write path).
+    BeginImmediate,
+    /// `COMMIT` (also `END`).
+    Commit,
+    /// `ROLLBACK`.
+    Rollback,
+    /// `SAVEPOINT name`.
+    Savepoint(&'static str),
+    /// `RELEASE name`.
+    Release(&'static str),
+    /// `ROLLBACK TO name`.
+    RollbackTo(&'static str),
+}
+
+impl Statement {
+    /// Its SQL text, as litepool and the fidelity test run it.
+    pub fn sql(self) -> String {
+        match self {
+            Statement::Begin => "BEGIN".to_owned(),
+            Statement::BeginImmediate => "BEGIN IMMEDIATE".to_owned(),
+            Statement::Commit => "COMMIT".to_owned(),
+            Statement::Rollback => "ROLLBACK".to_owned(),
+            Statement::Savepoint(name) => format!("SAVEPOINT {name}"),
+            Statement::Release(name) => format!("RELEASE {name}"),
+            Statement::RollbackTo(name) => format!("ROLLBACK TO {name}"),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct ConnState {
     /// Set when the manager reported it broken: from then on it may only
     /// be closed, and any other use fails the model.
     broken: bool,
     in_transaction: bool,
+    /// Whether the open transaction was begun by a `SAVEPOINT` (whose
+    /// `RELEASE` then commits), not by `BEGIN`.
+    begun_by_savepoint: bool,
     /// Whether this connection holds the database's write lock.
     writing: bool,
     pending: usize,
     /// The ids of the pending rows inserted with `insert_id`.
     pending_ids: Vec<usize>,
-    /// litepool's savepoint: the pending rows (and ids) when it was opened.
-    savepoint: Option<(usize, usize)>,
-    /// Whether statements that end the transaction or the savepoint are
-    /// refused, as the real connection's authorizer refuses them.
+    /// Open savepoints, oldest first: a name, and the pending rows (and
+    /// ids) when it was opened.
+    savepoints: Vec<(&'static str, usize, usize)>,
+    seal_model: SealModel,
+    /// The authorizer: `Some` while sealed, with the savepoints the sealed
+    /// work opened. (Under [`SealModel::InstalledOnce`], `authorizer`
+    /// says whether it was ever set, and `sealed` is its flag.)
+    seal: Option<Vec<&'static str>>,
+    authorizer: bool,
     sealed: bool,
+    /// Bumped whenever the authorizer is set or removed: statements
+    /// prepared in an older epoch are prepared again before they run.
+    epoch: u64,
+    /// The statement cache: each statement and the epoch it was prepared in.
+    cache: Vec<(Statement, u64)>,
+}
+
+impl ConnState {
+    /// What the authorizer says of preparing `statement` now (recording a
+    /// savepoint the sealed work opens).
+    fn authorize(&mut self, statement: Statement) -> Result<()> {
+        let refused = match self.seal_model {
+            SealModel::Current => match (&mut self.seal, statement) {
+                (None, _) => false,
+                (Some(opened), Statement::Savepoint(name)) => {
+                    opened.push(name);
+                    false
+                }
+                (Some(opened), Statement::Release(name) | Statement::RollbackTo(name)) => {
+                    !opened.iter().any(|own| own.eq_ignore_ascii_case(name))
+                }
+                (Some(_), _) => true,
+            },
+            SealModel::InstalledOnce => {
+                self.authorizer
+                    && self.sealed
+                    && match statement {
+                        Statement::Savepoint(_) => false,
+                        Statement::Release(name) | Statement::RollbackTo(name) => {
+                            name.eq_ignore_ascii_case(MEMBER_SAVEPOINT)
+                        }
+                        _ => true,
+                    }
+            }
+        };
+        if refused {
+            return Err(Error::new(
+                ErrorKind::Sql,
+                format!("not authorized: {} while sealed", statement.sql()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Prepares `statement` through the cache, and (if `runs`) steps it:
+    /// a statement cached in the current epoch runs as it was prepared,
+    /// unchecked; one prepared before the authorizer last changed is
+    /// prepared (checked) again when it steps, as SQLite re-prepares an
+    /// expired statement; a refused one is not cached.
+    fn prepare_cached(&mut self, statement: Statement, runs: bool) -> Result<()> {
+        let epoch = self.epoch;
+        match self.cache.iter().position(|(cached, _)| *cached == statement) {
+            Some(at) if self.cache[at].1 == epoch || !runs => Ok(()),
+            Some(at) => {
+                self.authorize(statement)?;
+                self.cache[at].1 = epoch;
+                Ok(())
+            }
+            None => {
+                self.authorize(statement)?;
+                self.cache.push((statement, epoch));
+                Ok(())
+            }
+        }
+    }
+
+    /// The most recent open savepoint called `name`.
+    fn find_savepoint(&self, name: &str) -> Result<usize> {
+        self.savepoints
+            .iter()
+            .rposition(|(open, _, _)| open.eq_ignore_ascii_case(name))
+            .ok_or_else(|| Error::new(ErrorKind::Sql, format!("no such savepoint: {name}")))
+    }
+}
+
+/// What running a statement did to the transaction.
+enum Ended {
+    /// Nothing ended.
+    No,
+    /// The transaction committed: its rows and ids, whether it held the
+    /// write lock.
+    Committed(bool, usize, Vec<usize>),
+    /// The transaction rolled back.
+    RolledBack,
 }
 
 impl FakeConnection {
@@ -347,34 +538,55 @@ impl FakeConnection {
 
     /// Inserts one row: into the open transaction, or committed at once.
     pub fn insert(&self) -> Result<()> {
-        self.insert_row(None)
+        self.insert_row(None, false)
     }
 
     /// Inserts one row with an identity, so that a model can tell whose
     /// rows were committed ([`FakeDatabase::is_committed`]), not just how
-    /// many.
+    /// many. An id already stored, or pending in this transaction, fails
+    /// with [`ErrorKind::Constraint`] and changes nothing, as a primary
+    /// key's does.
     pub fn insert_id(&self, id: usize) -> Result<()> {
-        self.insert_row(Some(id))
+        self.insert_row(Some(id), false)
     }
 
-    fn insert_row(&self, id: Option<usize>) -> Result<()> {
+    /// `INSERT OR ROLLBACK`: inserts row `id`, or, if the id is taken,
+    /// rolls the whole open transaction back and fails with
+    /// [`ErrorKind::Constraint`].
+    pub fn insert_or_rollback(&self, id: usize) -> Result<()> {
+        self.insert_row(Some(id), true)
+    }
+
+    fn insert_row(&self, id: Option<usize>, or_rollback: bool) -> Result<()> {
         if self.read_only {
             return Err(Error::new(ErrorKind::ReadOnly, "attempt to write a readonly database"));
         }
         // Exclusive access even to look: an insert is a write to the
         // connection, and two at once must be reported.
         let (in_transaction, writing) = self.write(|s| (s.in_transaction, s.writing));
-        if !in_transaction {
+        if !writing {
+            // Autocommit, or a deferred transaction upgrading to a write:
+            // a transaction keeps the lock even if the insert fails, as
+            // SQLite's keeps its RESERVED lock.
             self.db.take_write_lock();
+        }
+        let taken = self.write(|s| {
+            s.writing |= in_transaction;
+            id.is_some_and(|id| s.pending_ids.contains(&id))
+        }) || id.is_some_and(|id| self.db.holds(id));
+        if taken {
+            if or_rollback && in_transaction {
+                self.force_rollback();
+            } else if !in_transaction {
+                self.db.release_write_lock(0, Vec::new());
+            }
+            return Err(Error::new(ErrorKind::Constraint, "UNIQUE constraint failed: the id is taken"));
+        }
+        if !in_transaction {
             self.db.release_write_lock(1, id.into_iter().collect());
             return Ok(());
         }
-        if !writing {
-            // A deferred transaction upgrading to a write.
-            self.db.take_write_lock();
-        }
         self.write(|s| {
-            s.writing = true;
             s.pending += 1;
             s.pending_ids.extend(id);
         });
@@ -383,13 +595,7 @@ impl FakeConnection {
 
     /// Starts a deferred (read) transaction, as `BEGIN` does.
     pub fn begin_deferred(&self) -> Result<()> {
-        self.write(|s| {
-            if s.in_transaction {
-                return Err(Error::new(ErrorKind::Sql, "cannot start a transaction within a transaction"));
-            }
-            s.in_transaction = true;
-            Ok(())
-        })
+        self.execute(Statement::Begin)
     }
 
     /// Whether this connection was opened read-only.
@@ -421,99 +627,163 @@ impl FakeConnection {
         Err(Error::new(ErrorKind::Full, "fake database is full: the whole transaction was rolled back"))
     }
 
-    /// Refuses what the real authorizer refuses while sealed.
-    fn check_unsealed(&self, statement: &str) -> Result<()> {
-        if self.read(|s| s.sealed) {
-            return Err(Error::new(ErrorKind::Sql, format!("not authorized: {statement} while sealed")));
+    /// Prepares `statement` freshly (the authorizer is asked now) and runs
+    /// it, as `Connection::execute` does.
+    pub fn execute(&self, statement: Statement) -> Result<()> {
+        self.write(|s| s.authorize(statement))?;
+        self.run(statement)
+    }
+
+    /// Runs `statement` through the statement cache, as
+    /// `prepare_cached(..)?.execute([])` does: the cache litepool's own
+    /// statements are in.
+    pub fn execute_cached(&self, statement: Statement) -> Result<()> {
+        self.write(|s| s.prepare_cached(statement, true))?;
+        self.run(statement)
+    }
+
+    /// Prepares `statement` into the cache without running it.
+    pub fn prepare_cached(&self, statement: Statement) -> Result<()> {
+        self.write(|s| s.prepare_cached(statement, false))
+    }
+
+    /// Runs a prepared `statement` as SQLite would.
+    fn run(&self, statement: Statement) -> Result<()> {
+        if self.read_only && statement == Statement::BeginImmediate {
+            return Err(Error::new(ErrorKind::ReadOnly, "attempt to write a readonly database"));
+        }
+        // SQLite takes the write lock before it looks at the transaction
+        // state; it is given back if the statement fails.
+        let locks = statement == Statement::BeginImmediate && !self.in_transaction();
+        if locks {
+            self.db.take_write_lock();
+        }
+        if statement == Statement::Commit && self.in_transaction() && self.db.fires(Fault::CommitFails) {
+            return Err(Error::new(ErrorKind::Busy, "fake commit failed on purpose"));
+        }
+        let rollback_fault = matches!(statement, Statement::Rollback | Statement::RollbackTo(_));
+        if rollback_fault && self.in_transaction() && self.db.fires(Fault::RollbackFails) {
+            return Err(Error::new(ErrorKind::Sql, "fake rollback failed on purpose"));
+        }
+        let ended = self.write(|s| -> Result<Ended> {
+            let no_transaction = |what: &str| {
+                Err(Error::new(ErrorKind::Sql, format!("cannot {what} - no transaction is active")))
+            };
+            match statement {
+                Statement::Begin | Statement::BeginImmediate => {
+                    if s.in_transaction {
+                        return Err(Error::new(
+                            ErrorKind::Sql,
+                            "cannot start a transaction within a transaction",
+                        ));
+                    }
+                    s.in_transaction = true;
+                    s.writing = statement == Statement::BeginImmediate;
+                    Ok(Ended::No)
+                }
+                Statement::Commit if !s.in_transaction => no_transaction("commit"),
+                Statement::Rollback if !s.in_transaction => no_transaction("rollback"),
+                Statement::Commit => Ok(s.end(true)),
+                Statement::Rollback => Ok(s.end(false)),
+                Statement::Savepoint(name) => {
+                    if !s.in_transaction {
+                        (s.in_transaction, s.begun_by_savepoint) = (true, true);
+                    }
+                    s.savepoints.push((name, s.pending, s.pending_ids.len()));
+                    Ok(Ended::No)
+                }
+                Statement::Release(name) => {
+                    let at = s.find_savepoint(name)?;
+                    s.savepoints.truncate(at);
+                    Ok(if s.savepoints.is_empty() && s.begun_by_savepoint { s.end(true) } else { Ended::No })
+                }
+                Statement::RollbackTo(name) => {
+                    let at = s.find_savepoint(name)?;
+                    let (_, pending, ids) = s.savepoints[at];
+                    s.savepoints.truncate(at + 1);
+                    s.pending = pending;
+                    s.pending_ids.truncate(ids);
+                    Ok(Ended::No)
+                }
+            }
+        });
+        match ended {
+            Ok(Ended::Committed(true, rows, ids)) => self.db.release_write_lock(rows, ids),
+            Ok(Ended::RolledBack) => self.db.release_write_lock(0, Vec::new()),
+            Ok(_) => {}
+            Err(e) => {
+                if locks {
+                    self.db.release_write_lock(0, Vec::new());
+                }
+                return Err(e);
+            }
         }
         Ok(())
     }
 }
 
+impl ConnState {
+    /// Ends the open transaction (committing or not), returning what the
+    /// database must learn of it.
+    fn end(&mut self, commit: bool) -> Ended {
+        let writing = std::mem::take(&mut self.writing);
+        let (rows, ids) = (std::mem::take(&mut self.pending), std::mem::take(&mut self.pending_ids));
+        (self.in_transaction, self.begun_by_savepoint) = (false, false);
+        self.savepoints.clear();
+        match (commit, writing) {
+            (true, _) => Ended::Committed(writing, rows, ids),
+            (false, true) => Ended::RolledBack,
+            (false, false) => Ended::No,
+        }
+    }
+}
+
+/// litepool's own statements run through the cache, as the real
+/// connection's do (`src/manager.rs`).
 impl Transactional for FakeConnection {
     fn begin_immediate(&self) -> Result<()> {
-        self.check_unsealed("BEGIN")?;
-        if self.read_only {
-            return Err(Error::new(ErrorKind::ReadOnly, "attempt to write a readonly database"));
-        }
-        if self.in_transaction() {
-            return Err(Error::new(ErrorKind::Sql, "cannot start a transaction within a transaction"));
-        }
-        self.db.take_write_lock();
-        self.write(|s| {
-            s.in_transaction = true;
-            s.writing = true;
-        });
-        Ok(())
+        self.execute_cached(Statement::BeginImmediate)
     }
 
     fn commit(&self) -> Result<()> {
-        self.check_unsealed("COMMIT")?;
-        if self.in_transaction() && self.db.fires(Fault::CommitFails) {
-            return Err(Error::new(ErrorKind::Busy, "fake commit failed on purpose"));
-        }
-        if let (true, rows, ids) = self.end_transaction()? {
-            self.db.release_write_lock(rows, ids);
-        }
-        Ok(())
+        self.execute_cached(Statement::Commit)
     }
 
     fn rollback(&self) -> Result<()> {
-        self.check_unsealed("ROLLBACK")?;
-        if !self.in_transaction() {
-            return Err(Error::new(ErrorKind::Sql, "cannot rollback - no transaction is active"));
-        }
-        if self.db.fires(Fault::RollbackFails) {
-            return Err(Error::new(ErrorKind::Sql, "fake rollback failed on purpose"));
-        }
-        self.force_rollback();
-        Ok(())
+        self.execute_cached(Statement::Rollback)
     }
 
     fn in_transaction(&self) -> bool {
         self.read(|s| s.in_transaction)
     }
 
-    /// Outside a transaction, as in SQLite, a savepoint begins one (a
-    /// deferred one: the write lock is taken by the first insert).
     fn savepoint(&self) -> Result<()> {
-        self.write(|s| match s.savepoint {
-            None => {
-                s.in_transaction = true;
-                s.savepoint = Some((s.pending, s.pending_ids.len()));
-                Ok(())
-            }
-            // The group strategy opens one savepoint at a time; a second is
-            // its bug.
-            Some(_) => Err(Error::new(ErrorKind::Sql, "fake: nested savepoint")),
-        })
+        self.execute_cached(Statement::Savepoint(MEMBER_SAVEPOINT))
     }
 
     fn release_savepoint(&self) -> Result<()> {
-        self.check_unsealed("RELEASE")?;
-        self.write(|s| match s.savepoint.take() {
-            Some(_) => Ok(()),
-            None => Err(Error::new(ErrorKind::Sql, "no such savepoint")),
-        })
+        self.execute_cached(Statement::Release(MEMBER_SAVEPOINT))
     }
 
     fn rollback_to_savepoint(&self) -> Result<()> {
-        self.check_unsealed("ROLLBACK TO")?;
-        if self.db.fires(Fault::RollbackFails) {
-            return Err(Error::new(ErrorKind::Sql, "fake rollback to savepoint failed on purpose"));
-        }
-        self.write(|s| match s.savepoint.take() {
-            Some((pending, ids)) => {
-                s.pending = pending;
-                s.pending_ids.truncate(ids);
-                Ok(())
-            }
-            None => Err(Error::new(ErrorKind::Sql, "no such savepoint")),
-        })
+        self.execute_cached(Statement::RollbackTo(MEMBER_SAVEPOINT))?;
+        self.release_savepoint()
     }
 
     fn seal(&mut self, sealed: bool) -> Result<()> {
-        self.write(|s| s.sealed = sealed);
+        self.write(|s| match s.seal_model {
+            SealModel::Current => {
+                s.seal = sealed.then(Vec::new);
+                s.epoch += 1;
+            }
+            SealModel::InstalledOnce => {
+                if sealed && !s.authorizer {
+                    s.authorizer = true;
+                    s.epoch += 1;
+                }
+                s.sealed = sealed;
+            }
+        });
         Ok(())
     }
 }
@@ -524,31 +794,11 @@ impl FakeConnection {
         // SAFETY: as in `read`.
         let writing = self.state.with_mut(|state| {
             let state = unsafe { &mut *state };
-            let writing = state.in_transaction && state.writing;
-            (state.in_transaction, state.writing, state.pending, state.savepoint) = (false, false, 0, None);
-            state.pending_ids.clear();
-            writing
+            matches!(state.end(false), Ended::RolledBack)
         });
         if writing {
             self.db.release_write_lock(0, Vec::new());
         }
-    }
-
-    /// Closes the open transaction, returning whether it held the write
-    /// lock, its pending rows and their ids.
-    fn end_transaction(&self) -> Result<(bool, usize, Vec<usize>)> {
-        self.write(|s| {
-            if !s.in_transaction {
-                return Err(Error::new(ErrorKind::Sql, "no transaction is active"));
-            }
-            s.in_transaction = false;
-            s.savepoint = None;
-            Ok((
-                std::mem::take(&mut s.writing),
-                std::mem::take(&mut s.pending),
-                std::mem::take(&mut s.pending_ids),
-            ))
-        })
     }
 }
 

@@ -42,7 +42,6 @@
 
 mod access;
 mod error;
-#[cfg(any(loom, shuttle))]
 pub mod fake;
 mod manager;
 #[macro_use]

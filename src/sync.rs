@@ -88,6 +88,26 @@ mod imp {
             self.0.notify_all();
         }
     }
+
+    /// loom's `UnsafeCell` API over std's, so that the fake connection,
+    /// written for the checkers' cell, builds normally too (for the
+    /// fidelity test). Nothing checks it here: the fake is not `Sync`.
+    #[derive(Debug)]
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(crate) fn new(value: T) -> Self {
+            UnsafeCell(std::cell::UnsafeCell::new(value))
+        }
+
+        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get().cast_const())
+        }
+
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
 }
 
 #[cfg(all(loom, shuttle))]
@@ -295,7 +315,6 @@ pub(crate) fn costs_more(measured: std::time::Duration, than: std::time::Duratio
 /// reset and `is_broken`, multiplying the interleavings of every model
 /// for no property's sake. loom runs a model's threads on one OS thread,
 /// so the counter's reads are deterministic within a schedule.
-#[cfg(any(loom, shuttle))]
 pub(crate) use std::sync::atomic::AtomicUsize as UnmodeledAtomicUsize;
 
 /// A process-wide unique number, for telling strategy instances apart in

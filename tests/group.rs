@@ -181,7 +181,12 @@ fn a_statement_the_work_cached_before_is_refused_in_a_batch() {
     for statement in ENDING {
         let db = TempDb::new();
         let group = open(&db);
-        group.write(|c| Ok(drop(c.prepare_cached(statement)?))).expect("caching a statement writes nothing");
+        group
+            .write(|c| {
+                c.prepare_cached(statement)?;
+                Ok(())
+            })
+            .expect("caching a statement writes nothing");
         let (first, second) = batch(&group, |c| {
             insert(c, 2)?;
             c.prepare_cached(statement)?.execute([])?;

@@ -24,7 +24,7 @@ use std::time::Duration;
 use crate::support::model::{
     Arc, Caught, Condvar, EXPECTED_PANIC, Mutex, PLANTED_VAR, PROPERTY_VAR, PlantedSuite, check, pick, thread,
 };
-use litepool::fake::{FakeConnection, FakeDatabase, FakeManager, Fault};
+use litepool::fake::{FakeConnection, FakeDatabase, FakeManager, Fault, SealModel, Statement};
 use litepool::{Access, Error, ErrorKind, GroupCommit, Manager, Result, Transactional};
 
 /// The batch cap of most models.
@@ -367,6 +367,29 @@ pub fn work_cannot_end_the_shared_transaction<B: Batcher>() {
     });
 }
 
+/// A write's work cannot end a batch through a statement prepared before
+/// its seal: after a first batch, litepool's own `COMMIT` sits in the
+/// connection's statement cache, prepared unsealed, and a batched write
+/// that runs `prepare_cached("COMMIT")` gets that statement (issue 21).
+/// Two writers of two writes each, so that two batches in a row can form;
+/// the second write of one is the rogue.
+pub fn a_cached_commit_cannot_end_a_later_batch<B: Batcher>() {
+    model::<B>("a_cached_commit_cannot_end_a_later_batch", 2, 2, true, |db, batcher| {
+        let acks: Acked = Arc::new(Mutex::new(Vec::new()));
+        let other = inserter(&db, &batcher, &acks, 1, 2);
+        write_row(&db, &*batcher, &acks, 3);
+        let rogue = batcher.write(&mut |c| {
+            c.insert()?;
+            c.execute_cached(Statement::Commit)
+        });
+        assert!(rogue.is_err(), "a write that committed by itself was acknowledged");
+        other.join().unwrap();
+        // The rogue row has no id: whatever happened to it, every other
+        // caller's row is committed exactly when it was acknowledged.
+        assert_committed_is_acknowledged(&db, &acks);
+    });
+}
+
 /// No COMMIT holds more writes than the cap: under loom three writers
 /// and a cap of one; under shuttle twelve writers and a cap of eight, so
 /// that a batch can overflow it only with nine writers queued at once.
@@ -502,6 +525,7 @@ pub const PROPERTIES: &[(&str, Property)] = &[
     ("a_writer_that_gives_up_strands_nobody", a_writer_that_gives_up_strands_nobody::<PlantedBatcher>),
     ("close_racing_with_a_batch_strands_nobody", close_racing_with_a_batch_strands_nobody::<PlantedBatcher>),
     ("work_cannot_end_the_shared_transaction", work_cannot_end_the_shared_transaction::<PlantedBatcher>),
+    ("a_cached_commit_cannot_end_a_later_batch", a_cached_commit_cannot_end_a_later_batch::<PlantedBatcher>),
     ("batches_hold_at_most_cap_writes", batches_hold_at_most_cap_writes::<PlantedBatcher>),
     (
         "a_failing_write_loses_nobody_queued_behind_it",
@@ -566,10 +590,14 @@ pub enum GroupBug {
     /// Between batches the connection is freed for anyone, however often
     /// the head of the line has been overtaken: no bound.
     UnboundedOvertaking,
+    /// The seal before issue 21 (`SealModel::InstalledOnce`): the
+    /// authorizer set once, so litepool's `COMMIT`, cached unsealed at the
+    /// end of one batch, runs unchecked in a sealed write of the next.
+    SealInstalledOnce,
 }
 
 impl GroupBug {
-    pub const ALL: [(&'static str, GroupBug); 17] = [
+    pub const ALL: [(&'static str, GroupBug); 18] = [
         ("ack-before-commit", GroupBug::AckBeforeCommit),
         ("one-outcome-slot", GroupBug::OneOutcomeSlot),
         ("failing-last-skips-commit", GroupBug::FailingLastSkipsCommit),
@@ -587,6 +615,7 @@ impl GroupBug {
         ("line-of-four", GroupBug::LineOfFour),
         ("close-wakes-one-batch", GroupBug::CloseWakesOneBatch),
         ("unbounded-overtaking", GroupBug::UnboundedOvertaking),
+        ("seal-installed-once", GroupBug::SealInstalledOnce),
     ];
 
     pub fn named(name: &str) -> GroupBug {
@@ -795,9 +824,13 @@ impl Batcher for PlantedBatcher {
     }
 
     fn open(db: &FakeDatabase, cap: usize, patient: bool) -> PlantedBatcher {
+        let bug = *PLANTED.lock().unwrap();
+        if bug == GroupBug::SealInstalledOnce {
+            db.seal_like(SealModel::InstalledOnce);
+        }
         let conn = db.manager().connect().expect("the fake connects");
         PlantedBatcher {
-            bug: *PLANTED.lock().unwrap(),
+            bug,
             cap,
             patient,
             state: Mutex::new(PState {
@@ -947,6 +980,7 @@ pub const CAUGHT_BY: &[Caught] = &[
     ),
     ("close-wakes-one-batch", "close_fails_a_waiting_writer_while_a_write_runs", &["deadlock"]),
     ("unbounded-overtaking", "a_waiting_writer_is_overtaken_at_most_the_bound", &["was overtaken"]),
+    ("seal-installed-once", "a_cached_commit_cannot_end_a_later_batch", &["never acknowledged"]),
 ];
 
 /// The planted bugs that need more threads, or more steps, than loom
@@ -1004,6 +1038,7 @@ macro_rules! group_suite {
             a_writer_that_gives_up_strands_nobody,
             close_racing_with_a_batch_strands_nobody,
             work_cannot_end_the_shared_transaction,
+            a_cached_commit_cannot_end_a_later_batch,
             close_fails_a_waiting_writer_while_a_write_runs,
             batches_hold_at_most_cap_writes,
             a_failing_write_loses_nobody_queued_behind_it,
