@@ -466,8 +466,21 @@ impl Manager for SqliteManager {
     /// The same database, opened `SQLITE_OPEN_READ_ONLY` with `PRAGMA
     /// query_only`, leaving the journal mode alone. Refused unless this
     /// manager sets WAL: in a rollback journal readers and the writer block
-    /// each other, and a split gains nothing.
+    /// each other, and a split gains nothing. Refused for a manager that
+    /// itself opens read-only: nothing could write, and the file's mode
+    /// could not be switched to WAL.
     fn read_only(&self) -> Result<SqliteManager> {
+        if self.opens_read_only() {
+            // Its writer could not write, and `prepare` leaves the mode of
+            // a file opened read-only alone: a rollback-journal file would
+            // stay one.
+            return Err(Error::config(format!(
+                "SplitPool and GroupCommit need WAL and a writer, but the manager for {:?} opens the \
+                 database read-only, so litepool cannot switch it to WAL and nothing could write; open \
+                 it read-write, or use a Pool for read-only access",
+                self.path.display()
+            )));
+        }
         if self.journal_mode != Some(JournalMode::Wal) {
             return Err(Error::config(format!(
                 "SplitPool needs WAL, but the manager for {:?} {}: in a rollback journal a reader \

@@ -36,8 +36,10 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
 use crate::access::{Access, AccessExt};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
 
 /// A strategy over rusqlite connections.
@@ -200,6 +202,15 @@ pub fn integrity_check(access: &Sqlite) -> Result<String> {
     access.read(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?))
 }
 
+/// The message of a panic payload (`panic!` makes a `&str` or a `String`).
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message")
+}
+
 /// A small, fast, deterministic generator; one per thread.
 struct XorShift(u64);
 
@@ -257,7 +268,8 @@ pub fn run(access: &Sqlite, run: &Run, workload: &Workload, progress: &AtomicU64
         problems.push(format!("integrity_check: {integrity}"));
     }
     if measured.errors > 0 {
-        problems.push(format!("{} operations failed", measured.errors));
+        let first = measured.first_error.as_deref().unwrap_or("not kept");
+        problems.push(format!("{} operations failed (the first: {first})", measured.errors));
     }
     measured.verified = problems.is_empty();
     measured.verify_note = problems.join("; ");
@@ -347,16 +359,36 @@ fn run_thread(
         let write = rng.chance(workload.write_ratio);
         let key = (rng.next() % PRELOAD as u64) as i64;
         let started = Instant::now();
-        let result = if write {
-            access.write(|c| {
-                c.prepare_cached(&insert)?.execute((run.part, thread, key))?;
-                Ok(())
-            })
-        } else {
-            access.read(|c| {
-                c.prepare_cached(&select)?.query_row([run.first_row + key], |r| r.get::<_, i64>(0))?;
-                Ok(())
-            })
+        // The work counts its runs: a strategy that acknowledges work it
+        // never ran, runs it twice, or panics is a failed operation with a
+        // note that says so, not a panic of the tool's own.
+        let mut runs = 0u32;
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            if write {
+                access.write_with(&mut |c| {
+                    runs += 1;
+                    c.prepare_cached(&insert)?.execute((run.part, thread, key))?;
+                    Ok(())
+                })
+            } else {
+                access.read_with(&mut |c| {
+                    runs += 1;
+                    c.prepare_cached(&select)?.query_row([run.first_row + key], |r| r.get::<_, i64>(0))?;
+                    Ok(())
+                })
+            }
+        }));
+        let what = if write { "write" } else { "read" };
+        let result = match outcome {
+            Ok(Ok(())) if runs != 1 => Err(Error::new(
+                ErrorKind::Internal,
+                format!("the strategy returned Ok for a {what} whose work ran {runs} times, not once"),
+            )),
+            Ok(result) => result,
+            Err(panic) => Err(Error::new(
+                ErrorKind::Internal,
+                format!("the strategy panicked during a {what}: {}", panic_text(&*panic)),
+            )),
         };
         let took = started.elapsed();
         out.latency.record(took);

@@ -20,7 +20,7 @@ use litepool::{
     Synchronous, strategies,
 };
 use support::counting::{Callback, Counted, Counting, Counts, EXPLAINED, PLANTED_PANIC};
-use support::{StopOnDrop, TempDb, wait_until};
+use support::{StopOnDrop, TempDb, wait_until, within};
 
 type Counter = dyn Access<Connection = Counted<Connection>>;
 
@@ -447,14 +447,72 @@ fn a_waiter_that_loses_its_wakeup_to_a_barger_waits_until_its_deadline() {
         for round in 0..20 {
             let wait = Duration::from_millis(20 + 5 * round);
             let started = Instant::now();
-            if let Err(e) = pool.get_timeout(wait).map(drop) {
-                let waited = started.elapsed();
+            let outcome = pool.get_timeout(wait).map(drop);
+            let waited = started.elapsed();
+            if let Err(e) = outcome {
                 assert!(e.is_timeout(), "{e}");
                 assert!(waited >= wait, "round {round}: failed after {waited:?}, before its {wait:?}");
             }
+            // Its own deadline, not one pushed back at every wake-up.
+            assert!(waited < wait + Duration::from_secs(10), "round {round}: returned after {waited:?}");
         }
     });
     assert!(taken.load(Ordering::Relaxed) > 0, "nobody barged");
+}
+
+/// One waiter, and two bargers that spin on `try_get` and hold the
+/// connection a moment each: when one returns it the other, spinning,
+/// takes it long before the woken waiter can, so nearly every wake-up of
+/// the waiter finds the connection gone. It must still fail at its own
+/// deadline (or get a connection before it); a wait that started its clock
+/// again at each wake-up would go on as long as it kept losing.
+#[test]
+fn a_waiter_against_spinning_bargers_returns_by_its_deadline() {
+    let db = TempDb::new();
+    let pool = Arc::new(Pool::builder().max_size(1).build(db.manager("barge.db")).unwrap());
+    within(Duration::from_secs(60), "a waiter losing every wake-up to bargers", move || {
+        let running = AtomicBool::new(true);
+        let (taken, wait) = (AtomicUsize::new(0), Duration::from_millis(100));
+        let (mut got, mut timed_out) = (0, 0);
+        thread::scope(|s| {
+            let _stop = StopOnDrop(&running);
+            for _ in 0..2 {
+                s.spawn(|| {
+                    while running.load(Ordering::SeqCst) {
+                        if let Ok(conn) = pool.try_get() {
+                            taken.fetch_add(1, Ordering::SeqCst);
+                            let held = Instant::now();
+                            while held.elapsed() < Duration::from_micros(100) {
+                                std::hint::spin_loop();
+                            }
+                            drop(conn);
+                        }
+                    }
+                });
+            }
+            wait_until("the bargers to take the connection", || taken.load(Ordering::SeqCst) > 0);
+            for round in 0..10 {
+                let started = Instant::now();
+                let outcome = pool.get_timeout(wait).map(drop);
+                let waited = started.elapsed();
+                match outcome {
+                    Ok(()) => got += 1,
+                    Err(e) => {
+                        assert!(e.is_timeout(), "{e}");
+                        assert!(
+                            waited >= wait,
+                            "round {round}: failed after {waited:?}, before its {wait:?}"
+                        );
+                        timed_out += 1;
+                    }
+                }
+                assert!(waited < wait + Duration::from_secs(10), "round {round}: returned after {waited:?}");
+            }
+        });
+        println!(
+            "TIME | get_timeout(100ms) against two spinning bargers: {got} got, {timed_out} timed out |"
+        );
+    });
 }
 
 /// `get()` waits for the builder's `connection_timeout`, and its error says
@@ -620,6 +678,102 @@ fn the_busy_timeout_governs_the_setup_statements() {
         let pool = built.expect("the build waited for the lock instead of failing");
         assert!(pool.get().is_ok());
     });
+}
+
+/// "Zero means: fail at once" (`SqliteManager::busy_timeout`), in SQLite's
+/// busy handler and in the write queue alike. "At once" is checked against
+/// a bound far below the 5 s default a zero could be mistaken for: a busy
+/// failure takes microseconds, so 4 s leaves room for any load.
+#[test]
+fn a_zero_busy_timeout_fails_busy_at_once() {
+    let at_once = Duration::from_secs(4);
+    let db = TempDb::new();
+    let path = db.path("zero.db");
+    Connection::open(&path).unwrap().execute_batch("CREATE TABLE t (x)").unwrap();
+    for strategy in strategies::<SqliteManager>() {
+        let name = strategy.name;
+        // SQLite's busy handler: a connection outside the process holds the lock.
+        let access =
+            (strategy.open)(SqliteManager::file(&path).busy_timeout(Duration::ZERO), Sizing::pool_size(2))
+                .unwrap();
+        let outsider = Connection::open(&path).unwrap();
+        outsider.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let started = Instant::now();
+        let err = access.write(|c| Ok(c.execute_batch("INSERT INTO t VALUES (1)")?)).unwrap_err();
+        let took = started.elapsed();
+        assert!(err.is_busy(), "{name}: {err}");
+        assert!(took < at_once, "{name}: failed busy after {took:?}, not at once");
+        outsider.execute_batch("ROLLBACK").unwrap();
+
+        // The write queue: another writer of this process holds the turn.
+        let holder = (strategy.open)(SqliteManager::file(&path), Sizing::pool_size(2)).unwrap();
+        let (holding, release) = (AtomicBool::new(false), AtomicBool::new(false));
+        thread::scope(|s| {
+            let _release = StopOnDrop(&release);
+            s.spawn(|| {
+                holder
+                    .write(|_| {
+                        holding.store(true, Ordering::SeqCst);
+                        wait_until("the contender to fail", || !release.load(Ordering::SeqCst));
+                        Ok(())
+                    })
+                    .unwrap()
+            });
+            release.store(true, Ordering::SeqCst);
+            wait_until("the holder to take its turn", || holding.load(Ordering::SeqCst));
+            let started = Instant::now();
+            let err = access.write(|_| Ok(())).unwrap_err();
+            let took = started.elapsed();
+            release.store(false, Ordering::SeqCst);
+            assert!(err.is_busy(), "{name}: {err}");
+            assert!(took < at_once, "{name}: failed busy in the queue after {took:?}, not at once");
+        });
+    }
+}
+
+/// A strategy that needs WAL refuses every way of being opened on a
+/// rollback-journal database, with a config error that says so, and
+/// never hangs or opens anyway: a journal mode asked for, the file's own
+/// kept, an in-memory database (which cannot be in WAL), and a file opened
+/// read-only (whose mode litepool cannot change).
+#[test]
+fn a_wal_only_strategy_refuses_every_way_of_opening_a_rollback_journal() {
+    use litepool::rusqlite::OpenFlags;
+    let db = TempDb::new();
+    let delete_file = db.path("delete.db");
+    let conn = Connection::open(&delete_file).unwrap();
+    conn.execute_batch("PRAGMA journal_mode = delete; CREATE TABLE t (x)").unwrap();
+    drop(conn);
+    let ways: Vec<(&str, SqliteManager)> = vec![
+        ("journal_mode(Delete)", SqliteManager::file(db.path("new.db")).journal_mode(JournalMode::Delete)),
+        (
+            "keep_journal_mode() on a rollback-journal file",
+            SqliteManager::file(&delete_file).keep_journal_mode(),
+        ),
+        ("an in-memory database", SqliteManager::file(":memory:")),
+        ("a shared in-memory URI", SqliteManager::file("file:litepool_mem?mode=memory&cache=shared")),
+        (
+            "a rollback-journal file opened read-only",
+            SqliteManager::file(&delete_file)
+                .flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI),
+        ),
+    ];
+    for strategy in strategies::<SqliteManager>().into_iter().filter(|s| s.wal_only) {
+        for (way, manager) in &ways {
+            let name = strategy.name;
+            let opened = within(Duration::from_secs(60), &format!("opening {name} on {way}"), {
+                let (open, manager) = (strategy.open, manager.clone());
+                move || open(manager, Sizing::pool_size(2)).map(drop)
+            });
+            let err = opened.expect_err(&format!("{name} opened on {way}"));
+            assert!(err.is_config(), "{name} on {way}: {err}");
+            let text = err.to_string();
+            assert!(
+                text.contains("WAL") || text.contains("wal"),
+                "{name} on {way}: the error does not say WAL: {text}"
+            );
+        }
+    }
 }
 
 // ------------------------------------------------------- transaction end ---

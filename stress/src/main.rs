@@ -147,6 +147,7 @@ fn seconds(s: &str) -> std::result::Result<f64, String> {
 }
 
 /// One line of the results table.
+#[derive(Clone, Debug)]
 struct Row {
     strategy: String,
     scenario: String,
@@ -196,7 +197,7 @@ fn main() -> ExitCode {
     }
     match run(&args) {
         Ok(rows) => {
-            let all_verified = rows.iter().all(|r| r.verified);
+            let all_verified = verdict(&rows);
             if args.json {
                 println!("{}", to_json(&rows));
             } else {
@@ -212,6 +213,12 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The exit verdict: every row verified, and at least one row (a run in
+/// which every strategy was skipped verified nothing).
+fn verdict(rows: &[Row]) -> bool {
+    !rows.is_empty() && rows.iter().all(|r| r.verified)
 }
 
 /// The manager for `path` as the flags ask.
@@ -296,6 +303,13 @@ fn run(args: &Args) -> Result<Vec<Row>> {
             }
         }
     }
+    if rows.is_empty() {
+        return Err(litepool::Error::new(
+            litepool::ErrorKind::Config,
+            "no strategy ran, so nothing was verified: every one asked for was skipped (see above); \
+             pass --journal wal, or name strategies that run in this journal mode",
+        ));
+    }
     Ok(rows)
 }
 
@@ -341,18 +355,10 @@ fn in_processes(
     for (part, child) in children {
         let output = child.wait_with_output().map_err(|e| io_error("cannot wait for a child process", e))?;
         let stdout = String::from_utf8_lossy(&output.stdout);
-        let reported = stdout.lines().find_map(|l| l.strip_prefix(PART_LINE)).and_then(PartReport::parse);
         let stored = stress::stored(access, run, part)?;
         let scenario = format!("process {part}/{}", args.processes);
-        let row = match reported {
-            Some(report) => report.row(strategy, scenario, journal, usize::from(args.threads), stored),
-            None => {
-                let note =
-                    format!("the process ended ({}) without reporting; {stored} rows stored", output.status);
-                let m = Measured { verify_note: note, ..Measured::default() };
-                Row::new(strategy, scenario, journal, usize::from(args.threads), &m)
-            }
-        };
+        let ended = (output.status.success(), output.status.to_string());
+        let row = part_row(strategy, scenario, journal, usize::from(args.threads), ended, &stdout, stored);
         total.writes += row.writes;
         total.reads += row.reads;
         total.errors += row.errors;
@@ -389,8 +395,47 @@ fn in_processes(
     Ok(rows)
 }
 
+/// The row of one process of a `--processes` run, from how it ended
+/// (success, and the status to show), what it printed, and the rows its
+/// part stored. Verified only if it exited successfully, reported on a
+/// well-formed line, and its stored rows equal its acknowledged writes
+/// with no operation failed.
+fn part_row(
+    strategy: &str,
+    scenario: String,
+    journal: &str,
+    threads: usize,
+    (succeeded, status): (bool, String),
+    stdout: &str,
+    stored: i64,
+) -> Row {
+    let reported = stdout.lines().find_map(|l| l.strip_prefix(PART_LINE)).and_then(PartReport::parse);
+    match reported {
+        Some(report) => {
+            let mut row = report.row(strategy, scenario, journal, threads, stored);
+            if !succeeded {
+                row.verified = false;
+                let note = format!("the process exited with {status} after reporting");
+                row.note = if row.note.is_empty() { note } else { format!("{note}; {}", row.note) };
+            }
+            row
+        }
+        None => {
+            let note = format!(
+                "the process ended ({status}) without a well-formed report line; {stored} rows stored"
+            );
+            let m = Measured { verify_note: note, ..Measured::default() };
+            Row::new(strategy, scenario, journal, threads, &m)
+        }
+    }
+}
+
 /// The line a child process reports its part on.
 const PART_LINE: &str = "LITEPOOL-PART ";
+
+/// The numbers every report line carries.
+const PART_FIELDS: [&str; 9] =
+    ["writes", "reads", "errors", "busy", "seconds", "p50_us", "p99_us", "over_1ms", "longest_write_us"];
 
 /// What a child process measured, as it reports it on one line.
 struct PartReport {
@@ -421,6 +466,14 @@ impl PartReport {
             .split(' ')
             .map(|kv| kv.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
             .collect::<Option<_>>()?;
+        // A line cut short or garbled is no report: a missing count would
+        // read as zero, and zero writes match zero rows stored.
+        for key in PART_FIELDS {
+            let value = fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.parse::<f64>());
+            if !matches!(value, Some(Ok(v)) if v.is_finite() && v >= 0.0) {
+                return None;
+            }
+        }
         fields.push(("first_error".into(), first_error.to_owned()));
         Some(PartReport { fields })
     }
@@ -658,4 +711,80 @@ fn peak_resident_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The command line's verdict: every way it could say "verified" (or
+    //! exit 0) when it should not.
+
+    use super::*;
+
+    fn measured(writes: u64, errors: u64) -> Measured {
+        Measured { writes, errors, verified: errors == 0, ..Measured::default() }
+    }
+
+    fn report(writes: u64, errors: u64) -> String {
+        PartReport::line(&measured(writes, errors))
+    }
+
+    fn part(ended: (bool, &str), stdout: &str, stored: i64) -> Row {
+        part_row("pool", "process 1/2".into(), "wal", 4, (ended.0, ended.1.to_owned()), stdout, stored)
+    }
+
+    #[test]
+    fn a_process_that_reported_matching_rows_is_verified() {
+        let row = part((true, "exit status: 0"), &report(7, 0), 7);
+        assert!(row.verified, "{}", row.note);
+        assert_eq!(row.writes, 7);
+    }
+
+    #[test]
+    fn a_process_that_never_reported_is_not_verified() {
+        for stdout in ["", "some other output\n", "LITEPOOL-PART", "LITEPOOL-PART first_error="] {
+            let row = part((true, "exit status: 0"), stdout, 0);
+            assert!(!row.verified, "{stdout:?} was taken for a report");
+            assert!(row.note.contains("without a well-formed report line"), "{}", row.note);
+        }
+    }
+
+    /// A report line cut short, or with a count that is no number, would
+    /// read its missing counts as zero: zero writes, zero errors, which
+    /// zero rows stored would match.
+    #[test]
+    fn a_truncated_or_garbled_report_is_not_verified() {
+        let line = report(0, 0);
+        let cut = &line[..line.find(" errors=").expect("the line has errors=")];
+        let garbled = line.replace("errors=0", "errors=many");
+        let negative = line.replace("writes=0", "writes=-3");
+        for stdout in [cut.to_owned(), garbled, negative] {
+            let row = part((true, "exit status: 0"), &stdout, 0);
+            assert!(!row.verified, "{stdout:?} was verified");
+        }
+    }
+
+    #[test]
+    fn a_process_that_failed_after_reporting_is_not_verified() {
+        let row = part((false, "exit status: 1"), &report(7, 0), 7);
+        assert!(!row.verified);
+        assert!(row.note.contains("exited with exit status: 1"), "{}", row.note);
+    }
+
+    #[test]
+    fn a_process_whose_rows_or_errors_disagree_is_not_verified() {
+        let row = part((true, "exit status: 0"), &report(7, 0), 6);
+        assert!(!row.verified && row.note.contains("6 rows stored, 7 acknowledged"), "{}", row.note);
+        let row = part((true, "exit status: 0"), &report(7, 2), 7);
+        assert!(!row.verified && row.note.contains("2 operations failed"), "{}", row.note);
+    }
+
+    #[test]
+    fn one_failing_row_or_no_row_at_all_fails_the_exit_verdict() {
+        let good = Row::new("pool", "scaled".into(), "wal", 4, &measured(3, 0));
+        let bad = Row::new("locked", "scaled".into(), "wal", 4, &measured(3, 1));
+        assert!(verdict(std::slice::from_ref(&good)));
+        assert!(!verdict(&[good.clone(), bad.clone()]), "one strategy failing beside another passed");
+        assert!(!verdict(&[bad, good]));
+        assert!(!verdict(&[]), "a run of no strategy passed");
+    }
 }

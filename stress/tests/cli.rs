@@ -5,13 +5,40 @@
 //! checked here without an edit.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use litepool::rusqlite::Connection;
 use litepool::{SqliteManager, Strategy, strategies};
 
+/// Runs the stress tool with `args`. A run that has not ended after four
+/// minutes (the slowest here takes seconds) is killed and fails its test:
+/// a hang in litepool must fail, not stall CI until its own limit.
 fn litepool(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_litepool-stress")).args(args).output().expect("run the stress tool")
+    use std::io::Read;
+    use wait_timeout::ChildExt;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_litepool-stress"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the stress tool");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            pipe.read_to_end(&mut bytes).expect("read the tool's output");
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped")));
+    let limit = Duration::from_secs(240);
+    let Some(status) = child.wait_timeout(limit).expect("wait for the stress tool") else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the stress tool {args:?} ran for more than {limit:?} and was killed (a hang?)");
+    };
+    Output { status, stdout: stdout.join().expect("stdout"), stderr: stderr.join().expect("stderr") }
 }
 
 fn listed() -> Vec<Strategy<SqliteManager>> {
@@ -153,13 +180,14 @@ fn db_mode_never_touches_a_table_it_did_not_create() {
 
     for wal_only in listed().into_iter().filter(|s| s.wal_only) {
         let out = litepool(&["--db", path.to_str().unwrap(), "--ops", "50", "--strategy", wal_only.name]);
-        assert!(out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
-            String::from_utf8_lossy(&out.stderr)
-                .contains(&format!("skipping {}: it needs WAL", wal_only.name)),
+            stderr.contains(&format!("skipping {}: it needs WAL", wal_only.name)),
             "{} ran on a rollback-journal database it must not switch",
             wal_only.name
         );
+        // Nothing ran, so nothing was verified: not a success.
+        assert!(!out.status.success() && stderr.contains("no strategy ran"), "{stderr}");
     }
 
     let out =
