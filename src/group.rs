@@ -34,9 +34,10 @@
 //! ([`MEMBER_SAVEPOINT`](crate::MEMBER_SAVEPOINT)): if its work fails or
 //! panics, `ROLLBACK TO` undoes its rows alone and only that caller fails
 //! (the panic resumes in its own thread). While it runs the connection is
-//! sealed ([`Transactional::seal`]): a `COMMIT`, `ROLLBACK` or `RELEASE` of
-//! litepool's savepoint fails instead of committing or undoing the others'
-//! rows. If SQLite rolls the whole transaction back by itself (`SQLITE_FULL`
+//! sealed ([`Transactional::seal`]): a `BEGIN`, `COMMIT` or `ROLLBACK`, or
+//! a `RELEASE` or `ROLLBACK TO` of a savepoint it did not open (litepool's,
+//! say), fails instead of committing or undoing the others' rows, whether
+//! the statement is new or was cached before the seal. If SQLite rolls the whole transaction back by itself (`SQLITE_FULL`
 //! from a `max_page_count`, I/O errors, a trigger's `RAISE(ROLLBACK)`),
 //! every caller in the batch so far fails, and none is acknowledged; so
 //! does every caller if the `COMMIT` fails, which leaves no transaction

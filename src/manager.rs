@@ -60,11 +60,13 @@ pub trait Transactional: Send + 'static {
         Err(no_savepoints())
     }
 
-    /// While sealed, statements that would end the transaction or
-    /// litepool's savepoint (`BEGIN`, `COMMIT`, `ROLLBACK`, `RELEASE` or
-    /// `ROLLBACK TO` of it) fail instead of running, so that one caller's
-    /// work cannot commit, or undo, the rows of the others it shares a
-    /// transaction with.
+    /// While sealed, statements that would end the transaction or reach
+    /// past the work's own rows (`BEGIN`, `COMMIT`, `ROLLBACK`, and
+    /// `RELEASE` or `ROLLBACK TO` of any savepoint the sealed work did not
+    /// open, litepool's included) fail instead of running, however and
+    /// whenever they were prepared, so that one caller's work cannot
+    /// commit, or undo, the rows of the others it shares a transaction
+    /// with.
     fn seal(&mut self, _sealed: bool) -> Result<()> {
         Err(no_savepoints())
     }
