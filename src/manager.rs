@@ -468,20 +468,25 @@ impl Manager for SqliteManager {
     /// The same database, opened `SQLITE_OPEN_READ_ONLY` with `PRAGMA
     /// query_only`, leaving the journal mode alone. Refused unless this
     /// manager sets WAL: in a rollback journal readers and the writer block
-    /// each other, and a split gains nothing. Refused for a manager that
-    /// itself opens read-only: nothing could write, and the file's mode
-    /// could not be switched to WAL.
+    /// each other, and a split gains nothing. A manager that itself opens
+    /// read-only cannot switch the file's mode, so its file must be in WAL
+    /// already.
     fn read_only(&self) -> Result<SqliteManager> {
         if self.opens_read_only() {
-            // Its writer could not write, and `prepare` leaves the mode of
-            // a file opened read-only alone: a rollback-journal file would
-            // stay one.
-            return Err(Error::config(format!(
-                "SplitPool and GroupCommit need WAL and a writer, but the manager for {:?} opens the \
-                 database read-only, so litepool cannot switch it to WAL and nothing could write; open \
-                 it read-write, or use a Pool for read-only access",
-                self.path.display()
-            )));
+            // `prepare` leaves the mode of a file opened read-only alone, so
+            // a rollback-journal file would stay one: it must be in WAL
+            // already.
+            let conn = self.open()?;
+            let mode: String =
+                conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(|e| self.open_error(e))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(Error::config(format!(
+                    "SplitPool and GroupCommit need WAL, but {:?} is in journal mode {mode:?} and the \
+                     manager opens it read-only, so litepool cannot switch it; switch it to WAL with a \
+                     read-write manager first, or read it through a Pool",
+                    self.path.display()
+                )));
+            }
         }
         if self.journal_mode != Some(JournalMode::Wal) {
             return Err(Error::config(format!(

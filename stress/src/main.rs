@@ -729,7 +729,7 @@ mod tests {
     }
 
     fn part(ended: (bool, &str), stdout: &str, stored: i64) -> Row {
-        part_row("pool", "process 1/2".into(), "wal", 4, (ended.0, ended.1.to_owned()), stdout, stored)
+        part_row("one", "process 1/2".into(), "wal", 4, (ended.0, ended.1.to_owned()), stdout, stored)
     }
 
     #[test]
@@ -780,8 +780,8 @@ mod tests {
 
     #[test]
     fn one_failing_row_or_no_row_at_all_fails_the_exit_verdict() {
-        let good = Row::new("pool", "scaled".into(), "wal", 4, &measured(3, 0));
-        let bad = Row::new("locked", "scaled".into(), "wal", 4, &measured(3, 1));
+        let good = Row::new("one", "scaled".into(), "wal", 4, &measured(3, 0));
+        let bad = Row::new("another", "scaled".into(), "wal", 4, &measured(3, 1));
         assert!(verdict(std::slice::from_ref(&good)));
         assert!(!verdict(&[good.clone(), bad.clone()]), "one strategy failing beside another passed");
         assert!(!verdict(&[bad, good]));
