@@ -37,8 +37,9 @@
 //! sealed ([`Transactional::seal`]): a `BEGIN`, `COMMIT` or `ROLLBACK`, or
 //! a `RELEASE` or `ROLLBACK TO` of a savepoint it did not open (litepool's,
 //! say), fails instead of committing or undoing the others' rows, whether
-//! the statement is new or was cached before the seal. If SQLite rolls the whole transaction back by itself (`SQLITE_FULL`
-//! from a `max_page_count`, I/O errors, a trigger's `RAISE(ROLLBACK)`),
+//! the statement is new or was cached before the seal. If SQLite rolls the
+//! whole transaction back by itself (`SQLITE_FULL` from a
+//! `max_page_count`, I/O errors, a trigger's `RAISE(ROLLBACK)`),
 //! every caller in the batch so far fails, and none is acknowledged; so
 //! does every caller if the `COMMIT` fails, which leaves no transaction
 //! open for the next batch.
@@ -60,7 +61,9 @@
 //! waiter gives up after the manager's write timeout; one that is handed the
 //! connection as it gives up takes it, as the write queue's do. Results are
 //! kept per batch number, because a member may wake only after later batches
-//! have closed. The whole batch takes one turn in the file's write queue.
+//! have closed; a member that finds its batch ended and no outcome fails
+//! with [`ErrorKind::Internal`] rather than wait for ever. The whole batch
+//! takes one turn in the file's write queue.
 //!
 //! Reads go to a pool of read-only connections, as in [`SplitPool`]; WAL is
 //! required for the same reason.

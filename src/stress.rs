@@ -32,11 +32,10 @@
 //! stored equal the writes it acknowledged, `integrity_check` says `ok`, and
 //! no operation failed.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
-
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::access::{Access, AccessExt};
 use crate::error::{Error, ErrorKind, Result};
