@@ -206,3 +206,41 @@ fn a_split_pool_over_a_read_only_manager_reads_and_refuses_writes() {
     let err = split.write(|c| Ok(c.execute("INSERT INTO t VALUES (1)", [])?)).unwrap_err();
     assert!(err.is_read_only(), "{err}");
 }
+
+/// A connection type that implements only what every strategy needs.
+struct NoSavepoints(litepool::rusqlite::Connection);
+
+impl litepool::Transactional for NoSavepoints {
+    fn begin_immediate(&self) -> litepool::Result<()> {
+        self.0.begin_immediate()
+    }
+    fn commit(&self) -> litepool::Result<()> {
+        litepool::Transactional::commit(&self.0)
+    }
+    fn rollback(&self) -> litepool::Result<()> {
+        litepool::Transactional::rollback(&self.0)
+    }
+    fn in_transaction(&self) -> bool {
+        self.0.in_transaction()
+    }
+}
+
+/// The trait's defaults for savepoints and the seal refuse, with an error
+/// that names the strategy that needs them, instead of pretending to have
+/// opened, released or rolled back a savepoint, or sealed the connection.
+#[test]
+fn a_connection_type_without_savepoints_refuses_them_clearly() {
+    use litepool::Transactional;
+    let mut conn = NoSavepoints(litepool::rusqlite::Connection::open_in_memory().unwrap());
+    let refusals = [
+        ("savepoint", conn.savepoint()),
+        ("release_savepoint", conn.release_savepoint()),
+        ("rollback_to_savepoint", conn.rollback_to_savepoint()),
+        ("seal", conn.seal(true)),
+    ];
+    for (what, result) in refusals {
+        let err = result.expect_err(what);
+        assert!(err.is_config() && err.to_string().contains("GroupCommit"), "{what}: {err}");
+    }
+    assert!(!conn.in_transaction(), "a refused savepoint began a transaction");
+}
