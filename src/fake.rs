@@ -6,11 +6,12 @@
 //! check what the strategies promise:
 //!
 //! * Its state (transaction open or not, rows inserted in it) lives in a
-//!   checked cell ([`ModelCell`], loom's `UnsafeCell` or the shim's for
-//!   shuttle), and every operation goes through `with` or `with_mut`. Two
-//!   threads using one connection without a happens-before edge between
-//!   them make loom fail with `Causality violation`; under shuttle, two
-//!   threads inside the cell at once do.
+//!   checked cell (`ModelCell`: loom's `UnsafeCell`, or the shim's for
+//!   shuttle; in a normal build, std's, unchecked), and every operation
+//!   goes through `with` or `with_mut`. Two threads using one connection
+//!   without a happens-before edge between them make loom fail with
+//!   `Causality violation`; under shuttle, two threads inside the cell at
+//!   once do.
 //! * Its [`FakeDatabase`] counts committed rows and has one write lock,
 //!   which `begin_immediate` waits for (a condition variable, so loom can
 //!   see the wait and report a deadlock), as SQLite with an unbounded busy
