@@ -571,10 +571,18 @@ impl FakeConnection {
             // SQLite's keeps its RESERVED lock.
             self.db.take_write_lock();
         }
+        let committed = id.is_some_and(|id| self.db.holds(id));
+        // Two accesses to the connection per insert, as before the fake had
+        // ids: each is a scheduling point of the models.
         let taken = self.write(|s| {
             s.writing |= in_transaction;
-            id.is_some_and(|id| s.pending_ids.contains(&id))
-        }) || id.is_some_and(|id| self.db.holds(id));
+            let taken = committed || id.is_some_and(|id| s.pending_ids.contains(&id));
+            if !taken && in_transaction {
+                s.pending += 1;
+                s.pending_ids.extend(id);
+            }
+            taken
+        });
         if taken {
             if or_rollback && in_transaction {
                 self.force_rollback();
@@ -585,12 +593,7 @@ impl FakeConnection {
         }
         if !in_transaction {
             self.db.release_write_lock(1, id.into_iter().collect());
-            return Ok(());
         }
-        self.write(|s| {
-            s.pending += 1;
-            s.pending_ids.extend(id);
-        });
         Ok(())
     }
 
@@ -631,16 +634,16 @@ impl FakeConnection {
     /// Prepares `statement` freshly (the authorizer is asked now) and runs
     /// it, as `Connection::execute` does.
     pub fn execute(&self, statement: Statement) -> Result<()> {
-        self.write(|s| s.authorize(statement))?;
-        self.run(statement)
+        let in_transaction = self.write(|s| s.authorize(statement).map(|()| s.in_transaction))?;
+        self.run(statement, in_transaction)
     }
 
     /// Runs `statement` through the statement cache, as
     /// `prepare_cached(..)?.execute([])` does: the cache litepool's own
     /// statements are in.
     pub fn execute_cached(&self, statement: Statement) -> Result<()> {
-        self.write(|s| s.prepare_cached(statement, true))?;
-        self.run(statement)
+        let in_transaction = self.write(|s| s.prepare_cached(statement, true).map(|()| s.in_transaction))?;
+        self.run(statement, in_transaction)
     }
 
     /// Prepares `statement` into the cache without running it.
@@ -648,22 +651,24 @@ impl FakeConnection {
         self.write(|s| s.prepare_cached(statement, false))
     }
 
-    /// Runs a prepared `statement` as SQLite would.
-    fn run(&self, statement: Statement) -> Result<()> {
+    /// Runs a prepared `statement` as SQLite would; `in_transaction` is the
+    /// state it was prepared in (read in the same access, so that a
+    /// statement costs the models two scheduling points, not four).
+    fn run(&self, statement: Statement, in_transaction: bool) -> Result<()> {
         if self.read_only && statement == Statement::BeginImmediate {
             return Err(Error::new(ErrorKind::ReadOnly, "attempt to write a readonly database"));
         }
         // SQLite takes the write lock before it looks at the transaction
         // state; it is given back if the statement fails.
-        let locks = statement == Statement::BeginImmediate && !self.in_transaction();
+        let locks = statement == Statement::BeginImmediate && !in_transaction;
         if locks {
             self.db.take_write_lock();
         }
-        if statement == Statement::Commit && self.in_transaction() && self.db.fires(Fault::CommitFails) {
+        if statement == Statement::Commit && in_transaction && self.db.fires(Fault::CommitFails) {
             return Err(Error::new(ErrorKind::Busy, "fake commit failed on purpose"));
         }
         let rollback_fault = matches!(statement, Statement::Rollback | Statement::RollbackTo(_));
-        if rollback_fault && self.in_transaction() && self.db.fires(Fault::RollbackFails) {
+        if rollback_fault && in_transaction && self.db.fires(Fault::RollbackFails) {
             return Err(Error::new(ErrorKind::Sql, "fake rollback failed on purpose"));
         }
         let ended = self.write(|s| -> Result<Ended> {

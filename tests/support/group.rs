@@ -456,8 +456,30 @@ const SPIN_LIMIT: usize = pick(usize::MAX, 10_000);
 /// fail.
 pub fn a_waiting_writer_is_overtaken_at_most_the_bound<B: Batcher>() {
     const TURNS: usize = litepool::OVERTAKING_BOUND + 6;
-    model::<B>("a_waiting_writer_is_overtaken_at_most_the_bound", 2, 1, true, |_, batcher| {
+    model::<B>("a_waiting_writer_is_overtaken_at_most_the_bound", 3, 1, true, |_, batcher| {
         let order = Arc::new(Mutex::new(Vec::new()));
+        // The returning writer waits for this, blocked, not yielding: under
+        // PCT a thread that yields loses priority, and the returning writer
+        // must keep the priority it was born with, so that PCT often runs it
+        // ahead of the woken waiter: the schedule unbounded overtaking needs.
+        let go = Arc::new((Mutex::new(false), Condvar::new()));
+        let returning = {
+            let (batcher, order, go) = (batcher.clone(), order.clone(), go.clone());
+            thread::spawn(move || {
+                let mut started = go.0.lock().unwrap();
+                while !*started {
+                    started = go.1.wait(started).unwrap();
+                }
+                drop(started);
+                for _ in 0..TURNS {
+                    let mut write = |c: &FakeConnection| {
+                        order.lock().unwrap().push("returning");
+                        c.insert()
+                    };
+                    batcher.write(&mut write).expect("the returning writer writes");
+                }
+            })
+        };
         let mut waiter = None;
         batcher
             .write(&mut |c| {
@@ -477,16 +499,12 @@ pub fn a_waiting_writer_is_overtaken_at_most_the_bound<B: Batcher>() {
                 waiter = Some(spawned);
                 // The connection is held until the writer waits for it.
                 until_queued(&*batcher, 1);
+                *go.0.lock().unwrap() = true;
+                go.1.notify_one();
                 Ok(())
             })
             .expect("the first write");
-        for _ in 0..TURNS {
-            let mut write = |c: &FakeConnection| {
-                order.lock().unwrap().push("returning");
-                c.insert()
-            };
-            batcher.write(&mut write).expect("the returning writer writes");
-        }
+        returning.join().unwrap();
         waiter.expect("spawned in the first write").join().unwrap();
         let order = order.lock().unwrap();
         let overtakes = order.iter().take_while(|w| **w == "returning").count();
