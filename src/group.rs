@@ -755,3 +755,64 @@ impl<M: Manager> fmt::Debug for GroupCommit<M> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::AccessExt;
+    use crate::manager::SqliteManager;
+
+    /// Every member collects its batch's outcome, and the last one to
+    /// collect it removes it: after batches of several members, nothing is
+    /// kept (a count that never reached zero would keep every outcome for
+    /// ever).
+    #[test]
+    fn collected_outcomes_are_not_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let group = GroupCommit::open(SqliteManager::file(dir.path().join("g.db")), 1).unwrap();
+        group.write(|c| Ok(c.execute_batch("CREATE TABLE t (x)")?)).unwrap();
+        for round in 0..3 {
+            std::thread::scope(|s| {
+                let group = &group;
+                let first = s.spawn(move || {
+                    group.write(|c| {
+                        while Access::state(group).waiting < 2 {
+                            std::thread::yield_now();
+                        }
+                        Ok(c.execute("INSERT INTO t VALUES (?1)", [round])?)
+                    })
+                });
+                while Access::state(group).in_use < 1 {
+                    std::thread::yield_now();
+                }
+                let others: Vec<_> = (0..2)
+                    .map(|i| s.spawn(move || group.write(|c| Ok(c.execute("INSERT INTO t VALUES (?1)", [i])?))))
+                    .collect();
+                first.join().unwrap().unwrap();
+                others.into_iter().for_each(|o| _ = o.join().unwrap().unwrap());
+            });
+            let kept = group.group.lock();
+            assert!(kept.next_batch > 0 && kept.ended == kept.next_batch, "batch {round} did not end");
+            assert!(kept.outcomes.is_empty(), "outcomes kept after every member collected them");
+        }
+        let rows: i64 = group.read(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?)).unwrap();
+        assert_eq!(rows, 9);
+    }
+
+    /// The moving average behind the batching decision weighs a new
+    /// sample 1/8: a run of cheap commits brings it below `BATCH_ABOVE`
+    /// in a few dozen commits, a slow one raises it by an eighth.
+    #[test]
+    fn the_commit_cost_is_a_moving_average_of_weight_one_eighth() {
+        let us = Duration::from_micros;
+        assert_eq!(average(us(800), us(0)), us(700));
+        assert_eq!(average(us(0), us(800)), us(100));
+        assert_eq!(average(us(800), us(800)), us(800));
+        let mut cost = Duration::from_millis(1);
+        let commits = (1..).find(|_| {
+            cost = average(cost, us(5));
+            !costs_more(cost, BATCH_ABOVE)
+        });
+        assert_eq!(commits, Some(32), "cheap commits turn batching off after 32");
+    }
+}
