@@ -244,3 +244,19 @@ fn a_connection_type_without_savepoints_refuses_them_clearly() {
     }
     assert!(!conn.in_transaction(), "a refused savepoint began a transaction");
 }
+
+/// A strategy's place in the write queue shows what it is in `{:?}`: its
+/// queue, its timeout, and whether it is closed.
+#[test]
+fn writers_debug_shows_its_timeout_and_state() {
+    let db = TempDb::new();
+    let writers =
+        litepool::Writers::new(&db.manager("w.db").busy_timeout(Duration::from_millis(1234)), "test");
+    let text = format!("{writers:?}");
+    assert!(
+        text.starts_with("Writers") && text.contains("1.234s") && text.contains("closed: false"),
+        "{text}"
+    );
+    writers.close();
+    assert!(format!("{writers:?}").contains("closed: true"));
+}
