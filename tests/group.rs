@@ -121,6 +121,20 @@ fn assert_refused(statement: &str, second: Result<litepool::Result<()>, String>)
     assert!(e.to_string().contains(REFUSED), "{statement}: {e}");
 }
 
+/// Runs `statement` through the statement cache in the second write of a
+/// batch (the first inserts row 1): it is refused, and only row 1 is
+/// stored.
+fn assert_a_batched_statement_is_refused(db: &TempDb, group: &GroupCommit<SqliteManager>, statement: &str) {
+    let (first, second) = batch(group, |c| {
+        insert(c, 2)?;
+        c.prepare_cached(statement)?.execute([])?;
+        Ok(())
+    });
+    first.unwrap_or_else(|e| panic!("{statement}: the first write failed: {e}"));
+    assert_refused(statement, second);
+    assert_eq!(item_ids(&db.path("group.db")), [1], "{statement}");
+}
+
 /// The connection is sealed while a batched write runs: its COMMIT (even a
 /// statement cached before) is refused, with a message that says why, and
 /// commits nobody's rows early.
@@ -129,14 +143,7 @@ fn a_batched_write_cannot_commit_or_roll_back_the_shared_transaction() {
     for statement in ENDING {
         let db = TempDb::new();
         let group = open(&db);
-        let (first, second) = batch(&group, |c| {
-            insert(c, 2)?;
-            c.prepare_cached(statement)?.execute([])?;
-            Ok(())
-        });
-        first.unwrap_or_else(|e| panic!("{statement}: the first write failed: {e}"));
-        assert_refused(statement, second);
-        assert_eq!(item_ids(&db.path("group.db")), [1], "{statement}");
+        assert_a_batched_statement_is_refused(&db, &group, statement);
     }
 }
 
@@ -187,14 +194,7 @@ fn a_statement_the_work_cached_before_is_refused_in_a_batch() {
                 Ok(())
             })
             .expect("caching a statement writes nothing");
-        let (first, second) = batch(&group, |c| {
-            insert(c, 2)?;
-            c.prepare_cached(statement)?.execute([])?;
-            Ok(())
-        });
-        first.unwrap_or_else(|e| panic!("{statement}: the first write failed: {e}"));
-        assert_refused(statement, second);
-        assert_eq!(item_ids(&db.path("group.db")), [1], "{statement}");
+        assert_a_batched_statement_is_refused(&db, &group, statement);
     }
 }
 
