@@ -45,7 +45,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
-use litepool::{Access, AccessExt, GroupCommit, Pool, Sizing, SqliteManager, Synchronous, strategies};
+use litepool::strategy::Sizing;
+use litepool::{Access, AccessExt, GroupCommit, Pool, SqliteManager, Synchronous, strategy};
 use rusqlite::Connection;
 
 const THREADS: [usize; 4] = [1, 2, 4, 8];
@@ -267,7 +268,7 @@ const UNQUEUED: &str = "-unqueued";
 /// each strategy also without its write queue, for the before and after.
 fn subjects(path: &Path, threads: usize, unqueued: bool) -> Vec<(String, Subject)> {
     let mut out: Vec<(String, Subject)> = Vec::new();
-    for s in strategies::<SqliteManager>() {
+    for s in strategy::all::<SqliteManager>() {
         let sizing = Sizing::pool_size(threads.max(2));
         let access = (s.open)(manager(path), sizing).unwrap();
         out.push((s.name.to_owned(), Subject::Litepool(Arc::new(access))));
@@ -287,7 +288,7 @@ fn checkout(c: &mut Criterion, dir: &Path) {
     let mut group = c.benchmark_group("checkout");
     for threads in THREADS {
         let workers = Workers::new(threads);
-        let pool = Arc::new(Pool::builder().max_size(8).min_idle(8).build(manager(&path)).unwrap());
+        let pool = Arc::new(Pool::builder().max_size(8).min_idle(8).open(manager(&path)).unwrap());
         let r2d2_test = r2d2_pool(&path, 8, true);
         let r2d2_no_test = r2d2_pool(&path, 8, false);
         let mutex = Arc::new(parking_lot::Mutex::new(Connection::open(&path).unwrap()));
@@ -479,12 +480,13 @@ fn commit_group(c: &mut Criterion, dir: &Path, sync: Synchronous) {
 
         let manager = || SqliteManager::file(&path).synchronous(sync);
         let sizing = Sizing::pool_size(threads.clamp(2, 16));
-        let mut subjects: Vec<(String, Subject)> = strategies::<SqliteManager>()
+        let mut subjects: Vec<(String, Subject)> = strategy::all::<SqliteManager>()
             .iter()
             .map(|s| (s.name.to_owned(), Subject::Litepool(Arc::new((s.open)(manager(), sizing).unwrap()))))
             .collect();
         for cap in OTHER_CAPS {
-            let group = GroupCommit::with_batch_cap(manager(), sizing.pool_size, cap).unwrap();
+            let group =
+                GroupCommit::builder().readers(sizing.pool_size).batch_cap(cap).open(manager()).unwrap();
             subjects.push((format!("group-cap{cap}"), Subject::Litepool(Arc::new(Box::new(group)))));
         }
         let r2d2_size = threads.clamp(2, 16) as u32;
@@ -533,7 +535,7 @@ fn commit_group(c: &mut Criterion, dir: &Path, sync: Synchronous) {
 fn commit_summary() -> String {
     let mut out = String::new();
     let mut names: Vec<String> = vec!["single".to_owned()];
-    names.extend(strategies::<SqliteManager>().iter().map(|s| s.name.to_owned()));
+    names.extend(strategy::all::<SqliteManager>().iter().map(|s| s.name.to_owned()));
     names.extend(OTHER_CAPS.iter().map(|cap| format!("group-cap{cap}")));
     names.push("r2d2".to_owned());
     let header = |first: &str| {
@@ -615,7 +617,7 @@ fn single_insert_immediate(conn: &Connection, rng: &mut u64) {
 fn summary() -> String {
     let mut out = String::new();
     let names: Vec<&str> =
-        strategies::<SqliteManager>().iter().map(|s| s.name).chain(["r2d2", "r2d2-no-test"]).collect();
+        strategy::all::<SqliteManager>().iter().map(|s| s.name).chain(["r2d2", "r2d2-no-test"]).collect();
     let header = |first: &str| {
         let mut h = format!("| {first} |");
         let mut rule = "|---|".to_owned();
@@ -657,7 +659,7 @@ fn summary() -> String {
         let listed: Vec<String> = names
             .iter()
             .flat_map(|&name| {
-                let queued = strategies::<SqliteManager>().iter().any(|s| s.name == name);
+                let queued = strategy::all::<SqliteManager>().iter().any(|s| s.name == name);
                 let unqueued = (group == "writes" && queued).then(|| format!("{name}{UNQUEUED}"));
                 std::iter::once(name.to_owned()).chain(unqueued)
             })
@@ -695,7 +697,7 @@ fn summary() -> String {
                 "Write throughput with the write queue / without it (the same strategy, same run):\n\n{}",
                 header("strategy")
             ));
-            for s in strategies::<SqliteManager>() {
+            for s in strategy::all::<SqliteManager>() {
                 let mut row = format!("| {} |", s.name);
                 for t in THREADS {
                     match (

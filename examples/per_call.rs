@@ -16,11 +16,10 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use litepool::strategy::{Connections, Manager, Strategy, Work, Writers};
+use litepool::strategy::{connect, prepare, read_on, write_on, writers};
 use litepool::stress::{self, Measured, Workload};
-use litepool::{
-    Access, Connections, Error, JournalMode, Manager, Result, SqliteManager, State, Strategy, Work, Writers,
-};
-use litepool::{connect, prepare, read_on, write_on};
+use litepool::{Access, Error, JournalMode, Result, SqliteManager, State};
 
 /// One connection per call, closed when the call returns.
 struct PerCall<M: Manager> {
@@ -35,7 +34,7 @@ struct PerCall<M: Manager> {
 impl<M: Manager> PerCall<M> {
     fn open(manager: M) -> Result<PerCall<M>> {
         prepare(&manager)?;
-        let writers = Writers::new(&manager, "per-call strategy");
+        let writers = writers(&manager, "per-call strategy");
         Ok(PerCall { manager, running: AtomicUsize::new(0), closed: AtomicBool::new(false), writers })
     }
 

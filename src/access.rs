@@ -23,6 +23,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::error::{Error, Result};
 use crate::manager::{Manager, Transactional};
+use crate::write_queue::Writers;
 
 /// A strategy's work callback, as the object-safe methods take it.
 pub type Work<'a, C> = &'a mut dyn FnMut(&C) -> Result<()>;
@@ -33,98 +34,8 @@ pub type Work<'a, C> = &'a mut dyn FnMut(&C) -> Result<()>;
 /// acquisition, never while holding their own bookkeeping lock, and never
 /// hand a connection with an open transaction to the next caller.
 ///
-/// # Writing a strategy outside litepool
-///
-/// One connection behind a `std` mutex, from the shared paths: the open
-/// path explains its errors, a write first takes its turn in the file's
-/// write queue ([`Writers`](crate::Writers)) and commits only what the work
-/// did in one transaction, and the return path resets the connection and
-/// keeps the strategy usable whatever the manager's callbacks do. Then the
-/// stress engine checks it on a real file.
-///
-/// ```
-/// use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-/// use std::sync::{Mutex, PoisonError};
-/// use litepool::{Access, Connections, Error, Manager, Result, Reuse, State, Strategy, Work, Writers};
-/// use litepool::{SqliteManager, check_return, connect, prepare, read_on, resume_panic, write_on};
-///
-/// struct OneConnection<M: Manager> {
-///     manager: M,
-///     slot: Mutex<Slot<M::Connection>>,
-///     writers: Writers,
-/// }
-///
-/// struct Slot<C> {
-///     conn: Option<C>, // None: discarded, reopened by the next call
-///     closed: bool,
-/// }
-///
-/// impl<M: Manager> OneConnection<M> {
-///     fn open(manager: M) -> Result<Self> {
-///         prepare(&manager)?;
-///         let conn = connect(&manager)?;
-///         let writers = Writers::new(&manager, "one connection");
-///         Ok(OneConnection { manager, slot: Mutex::new(Slot { conn: Some(conn), closed: false }), writers })
-///     }
-///
-///     fn run(&self, path: impl FnOnce(&M, &M::Connection) -> Result<()>) -> Result<()> {
-///         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
-///         if slot.closed {
-///             return Err(Error::closed("one connection"));
-///         }
-///         if slot.conn.is_none() {
-///             slot.conn = Some(connect(&self.manager)?);
-///         }
-///         let conn = slot.conn.as_ref().expect("opened above");
-///         let outcome = catch_unwind(AssertUnwindSafe(|| path(&self.manager, conn)));
-///         // Reset it if the work panicked or left a transaction open;
-///         // discard it if that fails, if it is broken, or if the manager
-///         // panicked.
-///         let reuse = check_return(&self.manager, conn, outcome.is_err());
-///         if !matches!(reuse, Reuse::Keep) {
-///             slot.conn = None;
-///         }
-///         drop(slot);
-///         let result = outcome.unwrap_or_else(|panic| resume_unwind(panic));
-///         if let Reuse::Panicked(panic) = reuse {
-///             resume_panic(panic);
-///         }
-///         result
-///     }
-/// }
-///
-/// impl<M: Manager> Access for OneConnection<M> {
-///     type Connection = M::Connection;
-///     fn name(&self) -> &str { "one-connection" }
-///     fn read_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
-///         self.run(|manager, conn| read_on(manager, conn, work))
-///     }
-///     fn write_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
-///         // The turn before the lock: readers never wait behind a queued writer.
-///         let _turn = self.writers.turn().map_err(|e| self.manager.explain(e))?;
-///         self.run(|manager, conn| write_on(manager, conn, work))
-///     }
-///     fn state(&self) -> State { State::new(0, 0, 0) }
-///     fn close(&self) {
-///         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
-///         (slot.closed, slot.conn) = (true, None);
-///         drop(slot);
-///         self.writers.close();
-///     }
-/// }
-///
-/// let strategy: Strategy<SqliteManager> = Strategy::new(
-///     "one-connection",
-///     |m, _| Ok(Box::new(OneConnection::open(m)?)),
-///     Connections::AtMost(|_| 1),
-/// );
-/// let dir = tempfile::tempdir()?;
-/// let access = (strategy.open)(SqliteManager::file(dir.path().join("one.db")), Default::default())?;
-/// let workload = litepool::stress::Workload { threads: 4, ops: 100, ..Default::default() };
-/// let measured = litepool::stress::check(&*access, &workload)?;
-/// assert!(measured.verified, "{}", measured.verify_note);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
+/// A strategy written outside litepool builds on the same shared paths:
+/// the [`strategy`](crate::strategy) module says how, with an example.
 pub trait Access: Send + Sync {
     /// The connection type the callbacks receive.
     type Connection;
@@ -153,7 +64,7 @@ pub trait Access: Send + Sync {
 /// use litepool::{Access, AccessExt, Pool, SqliteManager};
 ///
 /// let dir = tempfile::tempdir()?;
-/// let pool = Pool::builder().max_size(2).build(SqliteManager::file(dir.path().join("a.db")))?;
+/// let pool = Pool::builder().max_size(2).open(SqliteManager::file(dir.path().join("a.db")))?;
 /// pool.write(|c| Ok(c.execute_batch("CREATE TABLE t (x)")?))?;
 /// pool.write(|c| Ok(c.execute("INSERT INTO t VALUES (?1)", [7])?))?;
 /// let x: i64 = pool.read(|c| Ok(c.query_row("SELECT x FROM t", [], |r| r.get(0))?))?;
@@ -220,6 +131,15 @@ pub fn prepare<M: Manager>(manager: &M) -> Result<()> {
 /// timeout), as the write path's are.
 pub fn connect<M: Manager>(manager: &M) -> Result<M::Connection> {
     manager.connect().map_err(|e| manager.explain(e))
+}
+
+/// The write turn: `manager`'s place in its database's write queue, with
+/// its write timeout, for the strategy called `what` (named in its errors).
+/// Every write path takes a [`Turn`](crate::strategy::Turn) from it before
+/// it asks for a connection to write on. Call it after [`prepare`], when
+/// the database file exists.
+pub fn writers<M: Manager>(manager: &M, what: &'static str) -> Writers {
+    Writers::new(manager.write_queue(), manager.write_timeout(), what)
 }
 
 /// The write path shared by every strategy: `BEGIN IMMEDIATE`, the work,

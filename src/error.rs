@@ -179,6 +179,24 @@ impl Error {
         )
     }
 
+    /// A writer that waited its whole write timeout in a line (`src/line.rs`)
+    /// for `resource`, with `ahead` callers ahead of it in `line`.
+    pub(crate) fn waited_in_line(
+        what: &str,
+        resource: &str,
+        timeout: Duration,
+        ahead: usize,
+        line: &str,
+    ) -> Error {
+        Error::new(
+            ErrorKind::Busy,
+            format!(
+                "{what} waited {timeout:?} for {resource} and did not get it: {ahead} writer(s) were ahead \
+                 of it in {line}; keep write transactions short or raise the busy timeout"
+            ),
+        )
+    }
+
     pub(crate) fn transaction_ended_by_work() -> Error {
         Error::new(
             ErrorKind::Sql,

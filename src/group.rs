@@ -7,7 +7,7 @@
 //! caller's work runs on it the callers arriving behind it queue; when the
 //! work is done the open transaction is handed to the next caller in line,
 //! who runs its work in the same transaction, and so on, until nobody is
-//! queued or the batch is full ([`DEFAULT_BATCH_CAP`] callers). The last one
+//! queued or the batch is full ([`GroupCommit::DEFAULT_BATCH_CAP`] callers). The last one
 //! commits for all of them. A lone writer runs exactly as in the other
 //! strategies (`BEGIN IMMEDIATE`, its work, `COMMIT`, no savepoint), so
 //! batching costs nothing until there is contention, and grows with it.
@@ -18,15 +18,15 @@
 //! costs less than two of them, one under `FULL` a sync of the log (50 µs
 //! to milliseconds). So the strategy keeps a moving average of its
 //! `COMMIT`s and hands the transaction on only while it is above
-//! [`BATCH_ABOVE`]. (An earlier version compared it with the hand-off
+//! [`GroupCommit::BATCH_ABOVE`]. (An earlier version compared it with the hand-off
 //! time measured as it ran; with 64 threads on 2 cores that time includes
 //! the wait for a CPU, and in one run batching switched itself off under
-//! `FULL`: EVIDENCE.md, "Group commit".) Otherwise each write commits alone, and between
-//! batches a running writer may take the free connection past the head of
-//! the line, at most [`OVERTAKING_BOUND`](crate::OVERTAKING_BOUND) times in
-//! a row, as in the write queue: waking the head costs more than a cheap
-//! write. EVIDENCE.md has the measurements, and the targets this does and
-//! does not meet.
+//! `FULL`: EVIDENCE.md, "Group commit".) Otherwise each write commits
+//! alone, and between batches a running writer may take the free
+//! connection past the head of the line, within the same bounds as in the
+//! write queue (a count, and the head's wait), because it is the same line.
+//! EVIDENCE.md has the measurements, and the targets this does and does not
+//! meet.
 //!
 //! **What a caller is promised.** `write` returns `Ok` only after the
 //! `COMMIT` that holds the caller's rows has succeeded. Each caller after
@@ -53,13 +53,13 @@
 //! thread wake-up per caller (tens of microseconds), which a batch pays back
 //! once its `COMMIT` is shared; EVIDENCE.md has the measurements.
 //!
-//! **Order and hand-off.** Callers wait for the connection in arrival order,
-//! each on its own condition variable, and the holder hands it to the head of
-//! the line directly: one wake-up per hand-off, and the count of waiters
-//! lives under the same lock as the decision to hand over, so the holder
-//! never leaves a transaction open for a waiter that has just given up. A
-//! waiter gives up after the manager's write timeout; one that is handed the
-//! connection as it gives up takes it, as the write queue's do. Results are
+//! **Order and hand-off.** Callers wait for the connection in the crate's
+//! one fair line (`src/line.rs`, shared with the write queue): arrival
+//! order, one wake-up per hand-off, overtaking bounded by count and by the
+//! head's wait. The line lives under the group's lock, with the open batch,
+//! so the holder never leaves a transaction open for a waiter that has just
+//! given up. A waiter gives up after the manager's write timeout; one that
+//! is handed the connection as it gives up takes it. Results are
 //! kept per batch number, because a member may wake only after later batches
 //! have closed; a member that finds its batch ended and no outcome fails
 //! with [`ErrorKind::Internal`] rather than wait for ever. The whole batch
@@ -73,29 +73,18 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::time::{Duration, Instant};
 
-use crate::access::{Access, Reuse, State, Work, check_return, connect, prepare, resume_panic};
+use crate::access::{Access, Reuse, State, Work, check_return, connect, prepare, resume_panic, writers};
 use crate::error::{Error, ErrorKind, Result};
 use crate::manager::{Manager, Transactional};
 use crate::pool::Pool;
 use crate::strategy::{Connections, Strategy};
-use crate::sync::{Arc, Condvar, Mutex, MutexGuard, costs_more};
-use crate::write_queue::{OVERTAKING_BOUND, Turn, Writers};
-
-/// How many callers' writes one `COMMIT` holds at most, by default. Chosen
-/// from the benchmarks (`cargo bench --bench patterns -- commit/`): see
-/// EVIDENCE.md.
-pub const DEFAULT_BATCH_CAP: usize = 32;
-
-/// A batch forms only while a `COMMIT` takes longer than this on average:
-/// about the cost of the two thread wake-ups each member of a batch pays
-/// (one to be handed the transaction, one to learn its outcome), measured
-/// at 5 to 15 µs each on the benchmark machine. Under `synchronous =
-/// NORMAL` in WAL a commit takes 5 to 10 µs there, so writes commit alone;
-/// under `FULL` it waits for a sync (50 µs to milliseconds), so they batch.
-pub const BATCH_ABOVE: Duration = Duration::from_micros(20);
+use crate::line::{Line, Refusal};
+use crate::sync::{Condvar, Mutex, MutexGuard, costs_more};
+use crate::write_queue::{Turn, Writers};
 
 /// One read-write connection whose writes are committed in batches, and a
 /// pool of read-only readers.
@@ -104,7 +93,7 @@ pub const BATCH_ABOVE: Duration = Duration::from_micros(20);
 /// use litepool::{AccessExt, GroupCommit, SqliteManager};
 ///
 /// let dir = tempfile::tempdir()?;
-/// let db = GroupCommit::open(SqliteManager::file(dir.path().join("g.db")), 4)?;
+/// let db = GroupCommit::builder().readers(4).open(SqliteManager::file(dir.path().join("g.db")))?;
 /// db.write(|c| Ok(c.execute_batch("CREATE TABLE t (x)")?))?;
 /// std::thread::scope(|s| {
 ///     for i in 0..8 {
@@ -131,13 +120,9 @@ struct Group<C> {
     /// The writer connection while nobody holds it. `None` while a caller
     /// holds it, and after it was discarded (the next holder opens one).
     conn: Option<C>,
-    /// Whether a caller holds the connection.
-    held: bool,
-    /// Callers waiting for the connection, in arrival order.
-    line: VecDeque<Waiter>,
-    /// The caller the connection was handed to, until it takes it.
-    handed_to: Option<u64>,
-    next_ticket: u64,
+    /// Callers waiting for the connection (the crate's one fair line):
+    /// whether one holds it, who waits, who was handed it.
+    line: Line,
     /// The open transaction, if any.
     open: Option<Batch>,
     /// Outcomes of committed (or failed) batches, until every member has
@@ -149,11 +134,8 @@ struct Group<C> {
     /// not in `outcomes` will never find it.
     ended: u64,
     closed: bool,
-    /// Times the connection was taken past the head of the line since it
-    /// became the head.
-    overtaken: usize,
     /// How long a `COMMIT` takes (a moving average): a batch forms only
-    /// while it is above [`BATCH_ABOVE`].
+    /// while it is above [`BATCH_ABOVE`](GroupCommit::BATCH_ABOVE).
     commit_cost: Duration,
 }
 
@@ -165,11 +147,6 @@ fn average(cost: Duration, sample: Duration) -> Duration {
 /// The group's lock, held, and the writer connection its caller now holds
 /// (`None`: discarded; the caller opens a new one).
 type Held<'a, C> = (MutexGuard<'a, Group<C>>, Option<C>);
-
-struct Waiter {
-    ticket: u64,
-    wake: Arc<Condvar>,
-}
 
 /// An open transaction and the callers whose rows it holds.
 struct Batch {
@@ -228,7 +205,7 @@ impl<M: Manager> GroupCommit<M> {
     pub fn strategy() -> Strategy<M> {
         Strategy::new(
             "group",
-            |m, s| Ok(Box::new(GroupCommit::open(m, s.pool_size)?)),
+            |m, s| Ok(Box::new(GroupCommit::builder().readers(s.pool_size).open(m)?)),
             Connections::AtMost(|s| s.pool_size + 1),
         )
         .wal_only()
@@ -237,49 +214,31 @@ impl<M: Manager> GroupCommit<M> {
         .batches_writes()
     }
 
-    /// Opens the writer (preparing the database, WAL included) and a pool of
-    /// up to `readers` read-only connections, with batches of up to
-    /// [`DEFAULT_BATCH_CAP`] writes.
-    pub fn open(manager: M, readers: usize) -> Result<GroupCommit<M>> {
-        GroupCommit::with_batch_cap(manager, readers, DEFAULT_BATCH_CAP)
+    /// How many callers' writes one `COMMIT` holds at most, by default.
+    /// Chosen from the benchmarks (`cargo bench --bench patterns --
+    /// commit/`): see EVIDENCE.md.
+    pub const DEFAULT_BATCH_CAP: usize = 32;
+
+    /// A batch forms only while a `COMMIT` takes longer than this on
+    /// average: about the cost of the two thread wake-ups each member of a
+    /// batch pays (one to be handed the transaction, one to learn its
+    /// outcome), measured at 5 to 15 µs each on the benchmark machine.
+    /// Under `synchronous = NORMAL` in WAL a commit takes 5 to 10 µs there,
+    /// so writes commit alone; under `FULL` it waits for a sync (50 µs to
+    /// milliseconds), so they batch.
+    pub const BATCH_ABOVE: Duration = Duration::from_micros(20);
+
+    /// Settings with their defaults.
+    pub fn builder() -> GroupCommitBuilder<M> {
+        GroupCommitBuilder { readers: 4, batch_cap: Self::DEFAULT_BATCH_CAP, manager: PhantomData }
     }
 
-    /// As [`open`](GroupCommit::open), with batches of up to `batch_cap`
-    /// writes (1: a `COMMIT` per write, as the other strategies).
-    pub fn with_batch_cap(manager: M, readers: usize, batch_cap: usize) -> Result<GroupCommit<M>> {
-        if batch_cap == 0 {
-            return Err(Error::config(
-                "a batch cap of 0 would commit nothing; use 1 for one COMMIT per write, or more to batch",
-            ));
-        }
-        let reader_manager = manager.read_only()?;
-        // The writer first: preparing creates the file the readers open.
-        prepare(&manager)?;
-        let conn = connect(&manager)?;
-        let readers = Pool::builder().max_size(readers).build(reader_manager)?;
-        let writers = Writers::new(&manager, "group commit");
-        Ok(GroupCommit {
-            manager,
-            readers,
-            writers,
-            batch_cap,
-            group: Mutex::new(Group {
-                conn: Some(conn),
-                held: false,
-                line: VecDeque::new(),
-                handed_to: None,
-                next_ticket: 0,
-                open: None,
-                outcomes: VecDeque::new(),
-                next_batch: 0,
-                ended: 0,
-                closed: false,
-                overtaken: 0,
-                // Until measured, assume a commit is worth sharing.
-                commit_cost: Duration::from_millis(1),
-            }),
-            settled: Condvar::new(),
-        })
+    /// Opens the writer (preparing the database, WAL included) and a pool of
+    /// up to 4 read-only connections, with batches of up to
+    /// [`DEFAULT_BATCH_CAP`](GroupCommit::DEFAULT_BATCH_CAP) writes;
+    /// [`builder`](GroupCommit::builder) sets other numbers.
+    pub fn open(manager: M) -> Result<GroupCommit<M>> {
+        GroupCommit::builder().open(manager)
     }
 
     /// How often a member waiting for its batch's outcome looks again
@@ -298,100 +257,37 @@ impl<M: Manager> GroupCommit<M> {
 
     /// Waits for the writer connection, in arrival order, up to the write
     /// timeout. Returns it (`None`: discarded, open a new one) with the lock
-    /// held, so the caller can see the open batch.
+    /// held, so the caller can see the open batch. A caller handed the
+    /// connection takes it even if the strategy closed meanwhile: it must
+    /// end the batch it was handed.
     fn hold(&self) -> Result<Held<'_, M::Connection>> {
-        let mut group = self.group.lock();
-        if group.closed {
-            return Err(Error::closed("group commit"));
-        }
-        // Between batches a running writer may take the free connection
-        // past the head of the line, a bounded number of times in a row, as
-        // the write queue allows: waking the head costs more than a cheap
-        // write.
-        if !group.held && group.handed_to.is_none() && (group.line.is_empty() || group.overtaken < OVERTAKING_BOUND) {
-            group.overtaken += usize::from(!group.line.is_empty());
-            group.held = true;
-            let conn = group.conn.take();
-            return Ok((group, conn));
-        }
-        let ticket = group.next_ticket;
-        group.next_ticket += 1;
-        let wake = Arc::new(Condvar::new());
-        group.line.push_back(Waiter { ticket, wake: wake.clone() });
         let timeout = self.manager.write_timeout();
-        let deadline = Instant::now().checked_add(timeout);
-        loop {
-            // Handed over: taken even if the wait has just timed out or the
-            // strategy closed, or the open batch would be stranded.
-            if group.handed_to == Some(ticket) {
-                group.handed_to = None;
+        let (mut group, taken) = Line::wait(self.group.lock(), |g| &mut g.line, |g| g.closed, timeout);
+        match taken {
+            Ok(()) => {
                 let conn = group.conn.take();
-                return Ok((group, conn));
+                Ok((group, conn))
             }
-            let at_head = group.line.front().is_some_and(|w| w.ticket == ticket);
-            if at_head && !group.held && group.handed_to.is_none() {
-                group.line.pop_front();
-                (group.held, group.overtaken) = (true, 0);
-                let conn = group.conn.take();
-                return Ok((group, conn));
-            }
-            let timed_out;
-            (group, timed_out) = match deadline {
-                _ if group.closed => (group, false),
-                Some(deadline) => wake.wait_until(group, deadline),
-                None => (wake.wait(group), false),
-            };
-            let at_head = group.line.front().is_some_and(|w| w.ticket == ticket);
-            let free = !group.held && group.handed_to.is_none();
-            if group.handed_to == Some(ticket) || (at_head && free && !group.closed) {
-                continue;
-            }
-            if group.closed || timed_out {
-                let at = group.line.iter().position(|w| w.ticket == ticket).expect("a waiter leaves once");
-                group.line.remove(at);
-                if at == 0 {
-                    // The new head may be waiting for a free connection
-                    // nobody will hand it.
-                    group.overtaken = 0;
-                    if let Some(head) = group.line.front().filter(|_| !group.held && group.handed_to.is_none()) {
-                        head.wake.notify_one();
-                    }
-                }
-                if group.closed {
-                    return Err(Error::closed("group commit"));
-                }
-                return Err(Error::new(
-                    ErrorKind::Busy,
-                    format!(
-                        "group commit waited {timeout:?} for the writer connection and did not get it: \
-                         {ahead} writer(s) were ahead of it; keep write transactions short or raise the \
-                         busy timeout",
-                        ahead = at + 1
-                    ),
-                ));
-            }
+            Err(Refusal::Closed) => Err(Error::closed("group commit")),
+            Err(Refusal::TimedOut { ahead }) => Err(Error::waited_in_line(
+                "group commit",
+                "the writer connection",
+                timeout,
+                ahead,
+                "the strategy's line",
+            )),
         }
     }
 
     /// Gives the connection back. With a batch open it is handed to the
-    /// head of the line (one wake-up), which must take it. Between batches
-    /// it is freed and the head woken to take it, unless the head has been
-    /// overtaken [`OVERTAKING_BOUND`] times: then it is handed over too.
+    /// head of the line (one wake-up), which must take it; between batches
+    /// the line decides (`src/line.rs`): the head if it is due, otherwise
+    /// whoever comes first within the overtaking bound.
     fn hand_on(group: &mut Group<M::Connection>, conn: Option<M::Connection>) {
         // A closed strategy keeps no connection open.
         group.conn = conn.filter(|_| !group.closed);
-        let Some(head) = group.line.front() else {
-            group.held = false;
-            return;
-        };
-        if group.open.is_none() && group.overtaken < OVERTAKING_BOUND {
-            group.held = false;
-            head.wake.notify_one();
-            return;
-        }
-        let next = group.line.pop_front().expect("the head was just seen");
-        (group.handed_to, group.overtaken) = (Some(next.ticket), 0);
-        next.wake.notify_one();
+        let hand_over = group.open.is_some();
+        group.line.release(hand_over);
     }
 
     /// Runs `work` as the first write of a new batch: in `BEGIN IMMEDIATE`,
@@ -554,9 +450,9 @@ impl<M: Manager> GroupCommit<M> {
         let number = open.number;
         let pass_on = lost.is_none()
             && !group.closed
-            && !group.line.is_empty()
+            && group.line.waiting() > 0
             && open.members < self.batch_cap
-            && costs_more(group.commit_cost, BATCH_ABOVE);
+            && costs_more(group.commit_cost, Self::BATCH_ABOVE);
         if pass_on {
             Self::hand_on(&mut group, Some(conn));
             drop(group);
@@ -669,6 +565,69 @@ impl<M: Manager> GroupCommit<M> {
     }
 }
 
+/// Settings for a [`GroupCommit`]; start from [`GroupCommit::builder`].
+pub struct GroupCommitBuilder<M> {
+    readers: usize,
+    batch_cap: usize,
+    manager: PhantomData<fn(M)>,
+}
+
+impl<M: Manager> GroupCommitBuilder<M> {
+    /// The most read-only connections open at once (default 4; at least 1).
+    pub fn readers(mut self, readers: usize) -> GroupCommitBuilder<M> {
+        self.readers = readers;
+        self
+    }
+
+    /// The most writes one `COMMIT` holds (default
+    /// [`DEFAULT_BATCH_CAP`](GroupCommit::DEFAULT_BATCH_CAP); 1 commits
+    /// each write alone, as the other strategies do).
+    pub fn batch_cap(mut self, batch_cap: usize) -> GroupCommitBuilder<M> {
+        self.batch_cap = batch_cap;
+        self
+    }
+
+    /// Checks the settings, opens the writer (preparing the database, WAL
+    /// included), then the pool of readers.
+    pub fn open(self, manager: M) -> Result<GroupCommit<M>> {
+        if self.batch_cap == 0 {
+            return Err(Error::config(
+                "a batch cap of 0 would commit nothing; use 1 for one COMMIT per write, or more to batch",
+            ));
+        }
+        let reader_manager = manager.read_only()?;
+        // The writer first: preparing creates the file the readers open.
+        prepare(&manager)?;
+        let conn = connect(&manager)?;
+        let readers = Pool::builder().max_size(self.readers).open(reader_manager)?;
+        let writers = writers(&manager, "group commit");
+        Ok(GroupCommit {
+            manager,
+            readers,
+            writers,
+            batch_cap: self.batch_cap,
+            group: Mutex::new(Group {
+                conn: Some(conn),
+                line: Line::new(Line::OVERTAKING_BOUND),
+                open: None,
+                outcomes: VecDeque::new(),
+                next_batch: 0,
+                ended: 0,
+                closed: false,
+                // Until measured, assume a commit is worth sharing.
+                commit_cost: Duration::from_millis(1),
+            }),
+            settled: Condvar::new(),
+        })
+    }
+}
+
+impl<M> fmt::Debug for GroupCommitBuilder<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupCommitBuilder").field("readers", &self.readers).field("batch_cap", &self.batch_cap).finish()
+    }
+}
+
 impl<M: Manager> Access for GroupCommit<M> {
     type Connection = M::Connection;
 
@@ -714,23 +673,18 @@ impl<M: Manager> Access for GroupCommit<M> {
     fn state(&self) -> State {
         let readers = self.readers.state();
         let group = self.group.lock();
-        let writer_idle = usize::from(!group.held && group.conn.is_some());
-        State::new(
-            readers.idle + writer_idle,
-            readers.in_use + usize::from(group.held),
-            readers.waiting + group.line.len(),
-        )
+        let held = group.line.is_held();
+        let writer_idle = usize::from(!held && group.conn.is_some());
+        State::new(readers.idle + writer_idle, readers.in_use + usize::from(held), readers.waiting + group.line.waiting())
     }
 
     fn close(&self) {
         let mut group = self.group.lock();
         group.closed = true;
-        if !group.held {
+        if !group.line.is_held() {
             group.conn = None;
         }
-        for waiter in &group.line {
-            waiter.wake.notify_one();
-        }
+        group.line.wake_all();
         drop(group);
         self.writers.close();
         self.readers.close();
@@ -769,7 +723,7 @@ mod tests {
     #[test]
     fn collected_outcomes_are_not_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let group = GroupCommit::open(SqliteManager::file(dir.path().join("g.db")), 1).unwrap();
+        let group = GroupCommit::builder().readers(1).open(SqliteManager::file(dir.path().join("g.db"))).unwrap();
         group.write(|c| Ok(c.execute_batch("CREATE TABLE t (x)")?)).unwrap();
         for round in 0..3 {
             std::thread::scope(|s| {
@@ -811,7 +765,7 @@ mod tests {
         let mut cost = Duration::from_millis(1);
         let commits = (1..).find(|_| {
             cost = average(cost, us(5));
-            !costs_more(cost, BATCH_ABOVE)
+            !costs_more(cost, GroupCommit::<SqliteManager>::BATCH_ABOVE)
         });
         assert_eq!(commits, Some(32), "cheap commits turn batching off after 32");
     }

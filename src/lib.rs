@@ -23,7 +23,7 @@
 //! use litepool::{AccessExt, Pool, SqliteManager};
 //!
 //! let dir = tempfile::tempdir()?;
-//! let pool = Pool::builder().max_size(4).build(SqliteManager::file(dir.path().join("app.db")))?;
+//! let pool = Pool::builder().max_size(4).open(SqliteManager::file(dir.path().join("app.db")))?;
 //! pool.write(|c| Ok(c.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")?))?;
 //! std::thread::scope(|s| {
 //!     for i in 0..10 {
@@ -43,9 +43,10 @@
 mod access;
 mod error;
 pub mod fake;
+mod line;
 mod manager;
 #[macro_use]
-mod strategy;
+pub mod strategy;
 // The engine works on real files and threads, which the model checkers do
 // not model.
 #[cfg(not(any(loom, shuttle)))]
@@ -56,7 +57,7 @@ mod write_queue;
 // The strategy list. A strategy is a file in `src/` whose type has an
 // associated `fn strategy() -> Strategy<M>`, plus one line here. Every suite,
 // the loom models, the benchmarks and the stress tool take it from
-// `strategies()`; ARCHITECTURE.md says what else (nothing) to touch.
+// `strategy::all()`; the `strategy` module says what else to touch.
 strategy_list! {
     per_thread::PerThread,
     pool::Pool,
@@ -65,17 +66,13 @@ strategy_list! {
     group::GroupCommit,
 }
 
-pub use access::{
-    Access, AccessExt, Reuse, State, Work, check_return, connect, prepare, read_on, resume_panic, write_on,
-};
+pub use access::{Access, AccessExt, State};
 pub use error::{Error, ErrorKind, Result};
-pub use group::{BATCH_ABOVE, DEFAULT_BATCH_CAP};
-pub use manager::{JournalMode, MEMBER_SAVEPOINT, Manager, SqliteManager, Synchronous, Transactional};
-pub use pool::{Builder, Pooled};
+pub use group::GroupCommitBuilder;
+pub use manager::{JournalMode, SqliteManager, Synchronous};
+pub use pool::{PoolBuilder, Pooled};
 pub use rusqlite;
-pub use split::SplitState;
-pub use strategy::{Connections, DynAccess, Sizing, Strategy};
-pub use write_queue::{FAIR_AFTER, OVERTAKING_BOUND, Turn, WriteQueue, Writers};
+pub use split::{SplitPoolBuilder, SplitState};
 
 /// The README's examples, run as doctests.
 #[cfg(doctest)]

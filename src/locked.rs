@@ -15,7 +15,7 @@
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-use crate::access::{Access, Reuse, State, Work, check_return, connect, prepare, read_on, write_on};
+use crate::access::{Access, Reuse, State, Work, check_return, connect, prepare, read_on, write_on, writers};
 use crate::error::{Error, Result};
 use crate::manager::Manager;
 use crate::strategy::{Connections, Strategy};
@@ -56,7 +56,7 @@ impl<M: Manager> Locked<M> {
     pub fn open(manager: M) -> Result<Locked<M>> {
         prepare(&manager)?;
         let conn = connect(&manager)?;
-        let writers = Writers::new(&manager, "locked connection");
+        let writers = writers(&manager, "locked connection");
         Ok(Locked { manager, slot: Mutex::new(Slot { conn: Some(conn), closed: false }), writers })
     }
 

@@ -18,7 +18,7 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
 
-use crate::access::{Access, Reuse, State, Work, check_return, connect, prepare, read_on, resume_panic, write_on};
+use crate::access::{Access, Reuse, State, Work, check_return, connect, prepare, read_on, resume_panic, write_on, writers};
 use crate::error::{Error, Result};
 use crate::manager::Manager;
 use crate::strategy::{Connections, Strategy};
@@ -36,7 +36,7 @@ thread_local! {
 /// use litepool::{AccessExt, PerThread, SqliteManager};
 ///
 /// let dir = tempfile::tempdir()?;
-/// let db = PerThread::new(SqliteManager::file(dir.path().join("t.db")))?;
+/// let db = PerThread::open(SqliteManager::file(dir.path().join("t.db")))?;
 /// db.write(|c| Ok(c.execute_batch("CREATE TABLE t (x)")?))?;
 /// std::thread::scope(|s| {
 ///     for i in 0..4 {
@@ -59,15 +59,15 @@ pub struct PerThread<M: Manager> {
 impl<M: Manager> PerThread<M> {
     /// Its entry in the strategy list: one connection per calling thread.
     pub fn strategy() -> Strategy<M> {
-        Strategy::new("per-thread", |m, _| Ok(Box::new(PerThread::new(m)?)), Connections::PerThread)
+        Strategy::new("per-thread", |m, _| Ok(Box::new(PerThread::open(m)?)), Connections::PerThread)
     }
 
     /// Prepares the database; connections are opened per thread, later.
-    pub fn new(manager: M) -> Result<PerThread<M>> {
+    pub fn open(manager: M) -> Result<PerThread<M>> {
         prepare(&manager)?;
         Ok(PerThread {
             id: unique_id(),
-            writers: Writers::new(&manager, "per-thread connection set"),
+            writers: writers(&manager, "per-thread connection set"),
             manager,
             closed: AtomicBool::new(false),
             in_use: AtomicUsize::new(0),

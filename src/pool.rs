@@ -27,7 +27,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
-use crate::access::{Access, Reuse, State, Work, check_return, connect, prepare, read_on, resume_panic, write_on};
+use crate::access::{Access, Reuse, State, Work, check_return, connect, prepare, read_on, resume_panic, write_on, writers};
 use crate::error::{Error, Result};
 use crate::manager::Manager;
 use crate::strategy::{Connections, Strategy};
@@ -40,7 +40,7 @@ use crate::write_queue::Writers;
 /// use litepool::{Pool, SqliteManager};
 ///
 /// let dir = tempfile::tempdir()?;
-/// let pool = Pool::builder().max_size(4).build(SqliteManager::file(dir.path().join("p.db")))?;
+/// let pool = Pool::builder().max_size(4).open(SqliteManager::file(dir.path().join("p.db")))?;
 /// let conn = pool.get()?;
 /// conn.execute_batch("CREATE TABLE t (x)")?;
 /// assert_eq!(pool.state().in_use, 1);
@@ -71,16 +71,16 @@ struct Internals<C> {
 }
 
 /// Settings for a [`Pool`]; start from [`Pool::builder`].
-pub struct Builder<M> {
+pub struct PoolBuilder<M> {
     max_size: usize,
     min_idle: usize,
     connection_timeout: Duration,
     manager: PhantomData<fn(M)>,
 }
 
-impl<M: Manager> Default for Builder<M> {
-    fn default() -> Builder<M> {
-        Builder {
+impl<M: Manager> Default for PoolBuilder<M> {
+    fn default() -> PoolBuilder<M> {
+        PoolBuilder {
             max_size: 10,
             min_idle: 0,
             connection_timeout: Duration::from_secs(30),
@@ -89,9 +89,9 @@ impl<M: Manager> Default for Builder<M> {
     }
 }
 
-impl<M> fmt::Debug for Builder<M> {
+impl<M> fmt::Debug for PoolBuilder<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
+        f.debug_struct("PoolBuilder")
             .field("max_size", &self.max_size)
             .field("min_idle", &self.min_idle)
             .field("connection_timeout", &self.connection_timeout)
@@ -99,29 +99,29 @@ impl<M> fmt::Debug for Builder<M> {
     }
 }
 
-impl<M: Manager> Builder<M> {
+impl<M: Manager> PoolBuilder<M> {
     /// The most connections the pool opens (default 10; at least 1).
-    pub fn max_size(mut self, max_size: usize) -> Builder<M> {
+    pub fn max_size(mut self, max_size: usize) -> PoolBuilder<M> {
         self.max_size = max_size;
         self
     }
 
     /// How many connections to open at build time (default 0; at most
     /// `max_size`). They are not replenished by a background thread.
-    pub fn min_idle(mut self, min_idle: usize) -> Builder<M> {
+    pub fn min_idle(mut self, min_idle: usize) -> PoolBuilder<M> {
         self.min_idle = min_idle;
         self
     }
 
     /// How long [`Pool::get`] waits for a free connection (default 30 s).
-    pub fn connection_timeout(mut self, timeout: Duration) -> Builder<M> {
+    pub fn connection_timeout(mut self, timeout: Duration) -> PoolBuilder<M> {
         self.connection_timeout = timeout;
         self
     }
 
     /// Checks the settings, prepares the database once, opens `min_idle`
     /// connections and returns the pool.
-    pub fn build(self, manager: M) -> Result<Pool<M>> {
+    pub fn open(self, manager: M) -> Result<Pool<M>> {
         if self.max_size == 0 {
             return Err(Error::config(
                 "max_size must be at least 1, got 0: a pool without connections \
@@ -138,7 +138,7 @@ impl<M: Manager> Builder<M> {
         let idle = (0..self.min_idle).map(|_| connect(&manager)).collect::<Result<Vec<_>>>()?;
         Ok(Pool {
             shared: Arc::new(Shared {
-                writers: Writers::new(&manager, "pool"),
+                writers: writers(&manager, "pool"),
                 manager,
                 max_size: self.max_size,
                 connection_timeout: self.connection_timeout,
@@ -155,20 +155,20 @@ impl<M: Manager> Pool<M> {
     pub fn strategy() -> Strategy<M> {
         Strategy::new(
             "pool",
-            |m, s| Ok(Box::new(Pool::builder().max_size(s.pool_size).build(m)?)),
+            |m, s| Ok(Box::new(Pool::builder().max_size(s.pool_size).open(m)?)),
             Connections::AtMost(|s| s.pool_size),
         )
         .counts_waiters()
     }
 
     /// Settings with their defaults.
-    pub fn builder() -> Builder<M> {
-        Builder::default()
+    pub fn builder() -> PoolBuilder<M> {
+        PoolBuilder::default()
     }
 
-    /// A pool with default settings.
-    pub fn new(manager: M) -> Result<Pool<M>> {
-        Builder::default().build(manager)
+    /// A pool with default settings (see [`PoolBuilder`]).
+    pub fn open(manager: M) -> Result<Pool<M>> {
+        PoolBuilder::default().open(manager)
     }
 
     /// Checks out a connection, waiting up to the connection timeout.

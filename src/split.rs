@@ -22,6 +22,7 @@
 //! [`SqliteManager`]: crate::SqliteManager
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use crate::access::{Access, State, Work};
 use crate::error::Result;
@@ -36,7 +37,7 @@ use crate::strategy::{Connections, Strategy};
 /// use litepool::{AccessExt, SplitPool, SqliteManager};
 ///
 /// let dir = tempfile::tempdir()?;
-/// let db = SplitPool::open(SqliteManager::file(dir.path().join("s.db")), 4)?;
+/// let db = SplitPool::builder().readers(4).open(SqliteManager::file(dir.path().join("s.db")))?;
 /// db.write(|c| Ok(c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")?))?;
 /// let n: i64 = db.read(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?))?;
 /// assert_eq!(n, 1);
@@ -65,7 +66,7 @@ impl<M: Manager> SplitPool<M> {
     pub fn strategy() -> Strategy<M> {
         Strategy::new(
             "split",
-            |m, s| Ok(Box::new(SplitPool::open(m, s.pool_size)?)),
+            |m, s| Ok(Box::new(SplitPool::builder().readers(s.pool_size).open(m)?)),
             Connections::AtMost(|s| s.pool_size + 1),
         )
         .wal_only()
@@ -73,13 +74,16 @@ impl<M: Manager> SplitPool<M> {
         .one_writer()
     }
 
+    /// Settings with their defaults.
+    pub fn builder() -> SplitPoolBuilder<M> {
+        SplitPoolBuilder { readers: 4, manager: PhantomData }
+    }
+
     /// Opens the writer (preparing the database, WAL included) and a pool of
-    /// up to `readers` read-only connections.
-    pub fn open(manager: M, readers: usize) -> Result<SplitPool<M>> {
-        let reader_manager = manager.read_only()?;
-        let writer = Locked::open(manager)?;
-        let readers = Pool::builder().max_size(readers).build(reader_manager)?;
-        Ok(SplitPool { writer, readers })
+    /// up to 4 read-only connections; [`builder`](SplitPool::builder) sets
+    /// another number.
+    pub fn open(manager: M) -> Result<SplitPool<M>> {
+        SplitPool::builder().open(manager)
     }
 
     /// The writer's and the readers' state.
@@ -95,6 +99,35 @@ impl<M: Manager> SplitPool<M> {
     /// The writer, for running work under its lock directly.
     pub fn writer(&self) -> &Locked<M> {
         &self.writer
+    }
+}
+
+/// Settings for a [`SplitPool`]; start from [`SplitPool::builder`].
+pub struct SplitPoolBuilder<M> {
+    readers: usize,
+    manager: PhantomData<fn(M)>,
+}
+
+impl<M: Manager> SplitPoolBuilder<M> {
+    /// The most read-only connections open at once (default 4; at least 1).
+    pub fn readers(mut self, readers: usize) -> SplitPoolBuilder<M> {
+        self.readers = readers;
+        self
+    }
+
+    /// Opens the writer (preparing the database, WAL included), then the
+    /// pool of readers.
+    pub fn open(self, manager: M) -> Result<SplitPool<M>> {
+        let reader_manager = manager.read_only()?;
+        let writer = Locked::open(manager)?;
+        let readers = Pool::builder().max_size(self.readers).open(reader_manager)?;
+        Ok(SplitPool { writer, readers })
+    }
+}
+
+impl<M> fmt::Debug for SplitPoolBuilder<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SplitPoolBuilder").field("readers", &self.readers).finish()
     }
 }
 

@@ -1,16 +1,139 @@
-//! The strategy list: what a strategy promises, and the one place a new
-//! strategy is registered.
+//! For strategy authors: the parts every strategy is built from, and the
+//! strategy list. An application needs none of this: the crate root has
+//! the strategies, [`Access`]/[`AccessExt`](crate::AccessExt),
+//! [`SqliteManager`](crate::SqliteManager) and the errors.
 //!
-//! A [`Strategy`] names a way to open an [`Access`] and states what its
-//! loom models check: how many connections it may hold, whether its callers
-//! wait inside it, whether it needs WAL. The workload and fault suites, the
-//! loom models, the benchmarks and the stress tool all iterate over
-//! [`strategies`](crate::strategies), so a strategy written in its own file
-//! joins all of them by one line in `src/lib.rs`'s `strategy_list!`.
+//! # Writing a strategy
+//!
+//! A strategy is a type over a [`Manager`] that implements [`Access`], built
+//! from the paths every strategy shares, so that it gets right what they
+//! get right:
+//!
+//! 1. **Open**: [`prepare`] the database once (it checks the path and sets
+//!    the journal mode), then [`connect`]; both explain their errors.
+//! 2. **Write**: first a [`Turn`] from the strategy's [`Writers`] (made by
+//!    [`writers`] from the manager), *then* a connection or a lock, then
+//!    [`write_on`] (`BEGIN IMMEDIATE`, the work, `COMMIT`). The turn comes
+//!    first so that a queued writer holds nothing a reader needs, and so
+//!    that inside one process only the turn's holder asks SQLite for the
+//!    write lock: nobody polls in the busy handler.
+//! 3. **Read**: [`read_on`].
+//! 4. **Return**: [`check_return`] resets a connection that comes back in a
+//!    transaction or from a panic, and says whether to keep it ([`Reuse`]);
+//!    a manager's panic goes on with [`resume_panic`] once the strategy's
+//!    own state is consistent.
+//! 5. **Close**: every later call fails with
+//!    [`Error::closed`](crate::Error::closed), every waiter wakes, and the
+//!    [`Writers`] close.
+//! 6. **Its promises**: `fn strategy() -> Strategy<M>`, with
+//!    [`Strategy::new`] and the methods after it. The models check each
+//!    promise made: [`Strategy::batches_writes`] promises that a write's work
+//!    sees the rows of the writes batched before it and that a failed write
+//!    is undone alone; [`Strategy::one_writer`] that reads never run on the
+//!    writer; and so on.
+//! 7. **Registration**: one `module::Type` line in `strategy_list!` in
+//!    `src/lib.rs`; then every suite, model, benchmark and the stress tool
+//!    run it. The strategy tables of `README.md`, the crate docs and
+//!    `ARCHITECTURE.md` name it too: `tests/tidy.rs` fails until they list
+//!    exactly the strategies of `strategy_list!`.
+//!
+//! A strategy written outside the crate does steps 1 to 6 the same way and
+//! is checked by the stress engine on a real file. One connection behind a
+//! `std` mutex:
+//!
+//! ```
+//! use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+//! use std::sync::{Mutex, PoisonError};
+//! use litepool::{Access, Error, Result, SqliteManager, State};
+//! use litepool::strategy::{Connections, Manager, Reuse, Strategy, Work, Writers};
+//! use litepool::strategy::{check_return, connect, prepare, read_on, resume_panic, write_on, writers};
+//!
+//! struct OneConnection<M: Manager> {
+//!     manager: M,
+//!     slot: Mutex<Slot<M::Connection>>,
+//!     writers: Writers,
+//! }
+//!
+//! struct Slot<C> {
+//!     conn: Option<C>, // None: discarded, reopened by the next call
+//!     closed: bool,
+//! }
+//!
+//! impl<M: Manager> OneConnection<M> {
+//!     fn open(manager: M) -> Result<Self> {
+//!         prepare(&manager)?;
+//!         let conn = connect(&manager)?;
+//!         let writers = writers(&manager, "one connection");
+//!         Ok(OneConnection { manager, slot: Mutex::new(Slot { conn: Some(conn), closed: false }), writers })
+//!     }
+//!
+//!     fn run(&self, path: impl FnOnce(&M, &M::Connection) -> Result<()>) -> Result<()> {
+//!         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+//!         if slot.closed {
+//!             return Err(Error::closed("one connection"));
+//!         }
+//!         if slot.conn.is_none() {
+//!             slot.conn = Some(connect(&self.manager)?);
+//!         }
+//!         let conn = slot.conn.as_ref().expect("opened above");
+//!         let outcome = catch_unwind(AssertUnwindSafe(|| path(&self.manager, conn)));
+//!         // Reset it if the work panicked or left a transaction open;
+//!         // discard it if that fails, if it is broken, or if the manager
+//!         // panicked.
+//!         let reuse = check_return(&self.manager, conn, outcome.is_err());
+//!         if !matches!(reuse, Reuse::Keep) {
+//!             slot.conn = None;
+//!         }
+//!         drop(slot);
+//!         let result = outcome.unwrap_or_else(|panic| resume_unwind(panic));
+//!         if let Reuse::Panicked(panic) = reuse {
+//!             resume_panic(panic);
+//!         }
+//!         result
+//!     }
+//! }
+//!
+//! impl<M: Manager> Access for OneConnection<M> {
+//!     type Connection = M::Connection;
+//!     fn name(&self) -> &str { "one-connection" }
+//!     fn read_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
+//!         self.run(|manager, conn| read_on(manager, conn, work))
+//!     }
+//!     fn write_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
+//!         // The turn before the lock: readers never wait behind a queued writer.
+//!         let _turn = self.writers.turn().map_err(|e| self.manager.explain(e))?;
+//!         self.run(|manager, conn| write_on(manager, conn, work))
+//!     }
+//!     fn state(&self) -> State { State::new(0, 0, 0) }
+//!     fn close(&self) {
+//!         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+//!         (slot.closed, slot.conn) = (true, None);
+//!         drop(slot);
+//!         self.writers.close();
+//!     }
+//! }
+//!
+//! let strategy: Strategy<SqliteManager> = Strategy::new(
+//!     "one-connection",
+//!     |m, _| Ok(Box::new(OneConnection::open(m)?)),
+//!     Connections::AtMost(|_| 1),
+//! );
+//! let dir = tempfile::tempdir()?;
+//! let access = (strategy.open)(SqliteManager::file(dir.path().join("one.db")), Default::default())?;
+//! let workload = litepool::stress::Workload { threads: 4, ops: 100, ..Default::default() };
+//! let measured = litepool::stress::check(&*access, &workload)?;
+//! assert!(measured.verified, "{}", measured.verify_note);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub use crate::access::{
+    Reuse, Work, check_return, connect, prepare, read_on, resume_panic, write_on, writers,
+};
+pub use crate::manager::{MEMBER_SAVEPOINT, Manager, Transactional};
+pub use crate::write_queue::{Turn, WriteQueue, Writers};
 
 use crate::access::Access;
 use crate::error::Result;
-use crate::manager::Manager;
 
 /// A boxed strategy over `M`'s connections.
 pub type DynAccess<M> = Box<dyn Access<Connection = <M as Manager>::Connection>>;
@@ -64,7 +187,8 @@ impl Connections {
 /// or outside it:
 ///
 /// ```
-/// use litepool::{Connections, Locked, SqliteManager, Strategy};
+/// use litepool::{Locked, SqliteManager};
+/// use litepool::strategy::{Connections, Strategy};
 ///
 /// let mine: Strategy<SqliteManager> =
 ///     Strategy::new("mine", |m, _| Ok(Box::new(Locked::open(m)?)), Connections::AtMost(|_| 1));
@@ -154,9 +278,28 @@ impl<M: Manager> std::fmt::Debug for Strategy<M> {
     }
 }
 
-/// Declares the strategy modules, re-exports their types and writes
-/// [`strategies`](crate::strategies), from one list of `module::Type` lines.
-/// Each `Type<M>` has an associated `fn strategy() -> Strategy<M>`.
+/// Every strategy litepool has, in the order of `strategy_list!` in
+/// `src/lib.rs`. The suites, the models, the benchmarks and the stress tool
+/// take their strategies from here.
+///
+/// ```
+/// use litepool::{SqliteManager, strategy};
+///
+/// let dir = tempfile::tempdir()?;
+/// for strategy in strategy::all::<SqliteManager>() {
+///     let manager = SqliteManager::file(dir.path().join(format!("{}.db", strategy.name)));
+///     let access = (strategy.open)(manager, strategy::Sizing::default())?;
+///     assert_eq!(access.name(), strategy.name);
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn all<M: Manager>() -> Vec<Strategy<M>> {
+    crate::listed()
+}
+
+/// Declares the strategy modules, re-exports their types at the crate root
+/// and writes the list [`all`] returns, from one list of `module::Type`
+/// lines. Each `Type<M>` has an associated `fn strategy() -> Strategy<M>`.
 macro_rules! strategy_list {
     ($($module:ident::$ty:ident),+ $(,)?) => {
         $(
@@ -164,21 +307,7 @@ macro_rules! strategy_list {
             pub use $module::$ty;
         )+
 
-        /// Every strategy litepool has, in the order of the list in
-        /// `src/lib.rs`.
-        ///
-        /// ```
-        /// use litepool::{Sizing, SqliteManager, strategies};
-        ///
-        /// let dir = tempfile::tempdir()?;
-        /// for strategy in strategies::<SqliteManager>() {
-        ///     let manager = SqliteManager::file(dir.path().join(format!("{}.db", strategy.name)));
-        ///     let access = (strategy.open)(manager, Sizing::default())?;
-        ///     assert_eq!(access.name(), strategy.name);
-        /// }
-        /// # Ok::<(), Box<dyn std::error::Error>>(())
-        /// ```
-        pub fn strategies<M: Manager>() -> Vec<Strategy<M>> {
+        fn listed<M: strategy::Manager>() -> Vec<strategy::Strategy<M>> {
             vec![$($ty::<M>::strategy()),+]
         }
     };

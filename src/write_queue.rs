@@ -11,18 +11,13 @@
 //! the turn asks SQLite for the write lock: inside one process at most one
 //! connection competes for it, and nobody polls.
 //!
-//! **Fairness, and its bound.** Waiters form a line in arrival order, and
-//! only the writer at its head can be handed the turn. A writer that
-//! arrives while the turn is free may take it past the head (it is already
-//! running, where the head would first have to be woken, which costs more
-//! than a small write), but only [`OVERTAKING_BOUND`] times in a row and
-//! only while the head has waited less than [`FAIR_AFTER`]; then the turn
-//! is handed to the head directly. So a writer is overtaken at most
-//! `OVERTAKING_BOUND` times while it is at the head of the line, and never
-//! by a writer that arrived after it and had to wait. The loom models
-//! check that bound (`tests/loom_write_queue.rs`; under loom the time limit
-//! never fires, so the count alone is checked); `with_overtaking_bound(0)`
-//! makes the queue strictly first in, first out.
+//! **Fairness, and its bound.** Writers wait in the crate's one fair
+//! line (`src/line.rs`): arrival order, one wake-up per hand-off, and a
+//! writer already running may take a free turn past the head of the line
+//! at most [`WriteQueue::OVERTAKING_BOUND`] times in a row and only while
+//! the head has waited less than [`WriteQueue::FAIR_AFTER`]. The loom
+//! models check that bound (`tests/loom_write_queue.rs`);
+//! `with_overtaking_bound(0)` makes the queue strictly first in, first out.
 //!
 //! **Deadlines and close.** A writer waits at most its strategy's write
 //! timeout (for [`SqliteManager`], the busy timeout), then leaves the line
@@ -34,80 +29,42 @@
 //! [`SqliteManager`]: crate::SqliteManager
 //! [`ErrorKind::Busy`]: crate::ErrorKind::Busy
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::error::{Error, ErrorKind, Result};
-use crate::manager::Manager;
-use crate::sync::{
-    Arc, AtomicBool, Condvar, Mutex, MutexGuard, Ordering, UnmodeledArc, UnmodeledMutex, UnmodeledWeak,
-    has_elapsed,
-};
-
-/// How many turns a writer arriving at a free turn may take past the head
-/// of the line in a row, by default.
-pub const OVERTAKING_BOUND: usize = 64;
-
-/// How long the head of the line may wait before the turn is handed to it
-/// directly, whatever the count (writers that each take milliseconds, as in
-/// a rollback journal or under `synchronous = FULL`, are overtaken at most
-/// once each).
-pub const FAIR_AFTER: Duration = Duration::from_millis(10);
+use crate::error::{Error, Result};
+use crate::line::{Line, Refusal};
+use crate::sync::{AtomicBool, Mutex, Ordering, UnmodeledArc, UnmodeledMutex, UnmodeledWeak};
 
 /// The line of writers of one database file. Strategies share it through
-/// [`Manager::write_queue`] and wait in it through [`Writers`].
+/// [`Manager::write_queue`](crate::Manager::write_queue) and wait in it
+/// through [`Writers`].
 pub struct WriteQueue {
-    bound: usize,
     line: Mutex<Line>,
 }
 
-/// Everything the queue's lock protects.
-struct Line {
-    /// Whether a writer holds the turn.
-    held: bool,
-    /// Writers waiting, in arrival order.
-    waiting: VecDeque<Waiter>,
-    /// The ticket of the waiter the turn was handed to, until it takes it.
-    handed_to: Option<u64>,
-    /// Turns taken past the head of the line since it became the head.
-    overtaken: usize,
-    next_ticket: u64,
-}
-
-struct Waiter {
-    ticket: u64,
-    /// When it became the head of the line (`None` until then).
-    head_since: Option<Instant>,
-    /// Whether it was woken and has not yet looked: a release that frees
-    /// the turn need not wake it again (saving a system call per overtake).
-    woken: bool,
-    /// Its own condition variable: a release wakes exactly the writer it
-    /// concerns, not the whole line.
-    wake: Arc<Condvar>,
-}
-
 impl WriteQueue {
+    /// How many turns a writer arriving at a free turn may take past the
+    /// head of the line in a row, by default.
+    pub const OVERTAKING_BOUND: usize = Line::OVERTAKING_BOUND;
+
+    /// How long the head of the line may wait before the turn is handed to
+    /// it directly, whatever the count (writers that each take
+    /// milliseconds, as in a rollback journal or under `synchronous =
+    /// FULL`, are overtaken at most once each).
+    pub const FAIR_AFTER: Duration = Line::FAIR_AFTER;
+
     /// A queue whose arriving writers may overtake the head of the line up
-    /// to [`OVERTAKING_BOUND`] times.
+    /// to [`OVERTAKING_BOUND`](WriteQueue::OVERTAKING_BOUND) times.
     pub fn new() -> WriteQueue {
-        WriteQueue::with_overtaking_bound(OVERTAKING_BOUND)
+        WriteQueue::with_overtaking_bound(WriteQueue::OVERTAKING_BOUND)
     }
 
     /// A queue whose arriving writers may overtake the head of the line up
     /// to `bound` times in a row; 0 is strictly first in, first out.
     pub fn with_overtaking_bound(bound: usize) -> WriteQueue {
-        WriteQueue {
-            bound,
-            line: Mutex::new(Line {
-                held: false,
-                waiting: VecDeque::new(),
-                handed_to: None,
-                overtaken: 0,
-                next_ticket: 0,
-            }),
-        }
+        WriteQueue { line: Mutex::new(Line::new(bound)) }
     }
 
     /// The queue of the database file at `path`, shared by everything in
@@ -133,142 +90,25 @@ impl WriteQueue {
 
     /// Writers waiting now (not counting the one holding the turn).
     pub fn waiting(&self) -> usize {
-        self.line.lock().waiting.len()
+        self.line.lock().waiting()
     }
 
-    /// Waits for a turn up to `timeout`, unless `closed` is set first. The
-    /// clock is read only once a wait begins: an uncontended turn is one
-    /// lock round trip.
+    /// Waits for a turn up to `timeout`, unless `closed` is set first.
     fn wait_turn(&self, closed: &AtomicBool, timeout: Duration) -> Result<(), Refusal> {
-        let mut line = self.line.lock();
-        if closed.load(Ordering::Acquire) {
-            return Err(Refusal::Closed);
-        }
-        if self.may_take(&line) {
-            line.overtaken += usize::from(!line.waiting.is_empty());
-            line.held = true;
-            return Ok(());
-        }
-        let ticket = line.next_ticket;
-        line.next_ticket += 1;
-        let wake = Arc::new(Condvar::new());
-        let now = Instant::now();
-        // `None`: the deadline overflows an `Instant`; wait for ever.
-        let deadline = now.checked_add(timeout);
-        let head_since = line.waiting.is_empty().then_some(now);
-        line.waiting.push_back(Waiter { ticket, head_since, woken: false, wake: wake.clone() });
-        let mut timed_out = false;
-        loop {
-            // A turn handed over is taken even if the wait has just timed
-            // out or the strategy closed: leaving without it would strand
-            // everyone behind. A closed strategy's writer passes it on.
-            if line.handed_to == Some(ticket) {
-                line.handed_to = None;
-                if closed.load(Ordering::Acquire) {
-                    drop(line);
-                    self.release();
-                    return Err(Refusal::Closed);
-                }
-                return Ok(());
-            }
-            if closed.load(Ordering::Acquire) {
-                self.leave(&mut line, ticket);
-                return Err(Refusal::Closed);
-            }
-            let at_head = line.waiting.front().map(|w| w.ticket) == Some(ticket);
-            if at_head && !line.held {
-                line.waiting.pop_front();
-                self.became_head(&mut line);
-                line.held = true;
-                return Ok(());
-            }
-            if timed_out {
-                let ahead = self.leave(&mut line, ticket);
-                return Err(Refusal::TimedOut { ahead });
-            }
-            // Going back to sleep: the next release must wake it again.
-            if let Some(me) = line.waiting.iter_mut().find(|w| w.ticket == ticket) {
-                me.woken = false;
-            }
-            line = match deadline {
-                Some(deadline) => {
-                    let (line, expired) = wake.wait_until(line, deadline);
-                    timed_out = expired;
-                    line
-                }
-                None => wake.wait(line),
-            };
-        }
+        let (_, taken) =
+            Line::wait(self.line.lock(), |line| line, |_| closed.load(Ordering::Acquire), timeout);
+        taken
     }
 
-    /// Whether a writer arriving now may take the turn: it is free, and
-    /// nobody waits or the head of the line is not yet due.
-    fn may_take(&self, line: &Line) -> bool {
-        !line.held && line.handed_to.is_none() && (line.waiting.is_empty() || !self.head_is_due(line))
-    }
-
-    /// Whether the head of the line has been overtaken `bound` times, or has
-    /// waited [`FAIR_AFTER`], since it became the head: then the turn is
-    /// handed to it.
-    fn head_is_due(&self, line: &Line) -> bool {
-        line.overtaken >= self.bound
-            || line
-                .waiting
-                .front()
-                .and_then(|head| head.head_since)
-                .is_some_and(|t| has_elapsed(t, FAIR_AFTER))
-    }
-
-    /// The turn's holder is done: hand the turn to the head of the line if
-    /// it is due, otherwise free it and wake the head to take it (a writer
-    /// already running may take it first, within the bound).
+    /// The turn's holder is done: the turn goes to the head of the line if
+    /// it is due, or is freed for whoever comes first within the bound.
     fn release(&self) {
-        let mut line = self.line.lock();
-        line.held = false;
-        let due = self.head_is_due(&line);
-        let Some(head) = line.waiting.front_mut() else { return };
-        if due || !head.woken {
-            head.woken = true;
-            head.wake.notify_one();
-        }
-        if due {
-            let head = line.waiting.pop_front().expect("the head was just seen");
-            line.handed_to = Some(head.ticket);
-            line.held = true;
-            self.became_head(&mut line);
-        }
-    }
-
-    /// A new writer is at the head of the line (or nobody is): its count of
-    /// overtakes starts at zero, its clock now.
-    fn became_head(&self, line: &mut MutexGuard<'_, Line>) {
-        line.overtaken = 0;
-        if let Some(head) = line.waiting.front_mut() {
-            head.head_since.get_or_insert_with(Instant::now);
-        }
-    }
-
-    /// Takes `ticket` out of the line and returns how many were ahead of it.
-    /// If it was the head and the turn is free, the new head is woken, or
-    /// nobody would be.
-    fn leave(&self, line: &mut MutexGuard<'_, Line>, ticket: u64) -> usize {
-        let at = line.waiting.iter().position(|w| w.ticket == ticket).expect("a waiter leaves the line once");
-        line.waiting.remove(at);
-        if at == 0 {
-            self.became_head(line);
-            if let Some(head) = line.waiting.front().filter(|_| !line.held && line.handed_to.is_none()) {
-                head.wake.notify_one();
-            }
-        }
-        at + usize::from(line.held)
+        self.line.lock().release(false);
     }
 
     /// Wakes every waiter, so that those whose strategy closed leave.
     fn wake_all(&self) {
-        let line = self.line.lock();
-        for waiter in &line.waiting {
-            waiter.wake.notify_one();
-        }
+        self.line.lock().wake_all();
     }
 }
 
@@ -282,17 +122,11 @@ impl fmt::Debug for WriteQueue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let line = self.line.lock();
         f.debug_struct("WriteQueue")
-            .field("held", &line.held)
-            .field("waiting", &line.waiting.len())
-            .field("overtaking_bound", &self.bound)
+            .field("held", &line.is_held())
+            .field("waiting", &line.waiting())
+            .field("overtaking_bound", &line.bound())
             .finish()
     }
-}
-
-/// Why a writer got no turn.
-enum Refusal {
-    Closed,
-    TimedOut { ahead: usize },
 }
 
 /// The right to write, until dropped. It owns a handle to its queue, so a
@@ -325,12 +159,13 @@ impl fmt::Debug for Turn {
 /// write on, and closes it in its `close()`:
 ///
 /// ```
-/// use litepool::{SqliteManager, Writers, prepare};
+/// use litepool::SqliteManager;
+/// use litepool::strategy::{prepare, writers};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let manager = SqliteManager::file(dir.path().join("q.db"));
 /// prepare(&manager)?;
-/// let writers = Writers::new(&manager, "mine");
+/// let writers = writers(&manager, "mine");
 /// let turn = writers.turn()?; // every other writer to q.db in this process waits
 /// drop(turn);
 /// writers.close();
@@ -346,16 +181,12 @@ pub struct Writers {
 }
 
 impl Writers {
-    /// `manager`'s queue and write timeout, for the strategy called `what`
-    /// (named in its errors). Call it after [`prepare`](crate::prepare),
-    /// when the database file exists.
-    pub fn new<M: Manager>(manager: &M, what: &'static str) -> Writers {
-        Writers {
-            queue: manager.write_queue(),
-            timeout: manager.write_timeout(),
-            closed: AtomicBool::new(false),
-            what,
-        }
+    /// A place in `queue` (`None`: no queue, writers go straight to
+    /// SQLite) whose writers wait up to `timeout`, for the strategy called
+    /// `what` (named in its errors). A strategy usually takes its manager's
+    /// queue and timeout with [`writers`](crate::strategy::writers).
+    pub fn new(queue: Option<UnmodeledArc<WriteQueue>>, timeout: Duration, what: &'static str) -> Writers {
+        Writers { queue, timeout, closed: AtomicBool::new(false), what }
     }
 
     /// Waits for this writer's turn, up to the write timeout. Fails with a
@@ -369,16 +200,22 @@ impl Writers {
             return Ok(Turn { queue: None });
         };
         match queue.wait_turn(&self.closed, self.timeout) {
-            Ok(()) => Ok(Turn { queue: Some(queue.clone()) }),
+            // A turn handed over as the strategy closed: passed on as the
+            // `Turn` drops.
+            Ok(()) => {
+                let turn = Turn { queue: Some(queue.clone()) };
+                match self.closed.load(Ordering::Acquire) {
+                    true => Err(Error::closed(self.what)),
+                    false => Ok(turn),
+                }
+            }
             Err(Refusal::Closed) => Err(Error::closed(self.what)),
-            Err(Refusal::TimedOut { ahead }) => Err(Error::new(
-                ErrorKind::Busy,
-                format!(
-                    "{} waited {:?} for its turn to write and did not get it: {ahead} writer(s) in this \
-                     process were ahead of it in the database's write queue; keep write transactions \
-                     short or raise the busy timeout",
-                    self.what, self.timeout
-                ),
+            Err(Refusal::TimedOut { ahead }) => Err(Error::waited_in_line(
+                self.what,
+                "its turn to write",
+                self.timeout,
+                ahead,
+                "this process's write queue for the database",
             )),
         }
     }

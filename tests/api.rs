@@ -7,9 +7,9 @@ mod support;
 use std::thread;
 use std::time::Duration;
 
+use litepool::strategy::Sizing;
 use litepool::{
-    Access, AccessExt, JournalMode, Locked, PerThread, Pool, Sizing, SplitPool, SqliteManager, State,
-    strategies,
+    Access, AccessExt, JournalMode, Locked, PerThread, Pool, SplitPool, SqliteManager, State, strategy,
 };
 use support::TempDb;
 
@@ -19,7 +19,7 @@ use support::TempDb;
 fn every_strategy_reports_its_listed_name() {
     let db = TempDb::new();
     let mut names = Vec::new();
-    for strategy in strategies::<SqliteManager>() {
+    for strategy in strategy::all::<SqliteManager>() {
         let access =
             (strategy.open)(db.manager(&format!("{}.db", strategy.name)), Sizing::default()).unwrap();
         assert_eq!(access.name(), strategy.name);
@@ -43,7 +43,7 @@ fn debug_output_shows_the_settings_and_state() {
     let text = format!("{builder:?}");
     assert!(text.contains("max_size: 3") && text.contains("min_idle: 1") && text.contains("7s"), "{text}");
 
-    let pool = Pool::builder().max_size(3).min_idle(1).build(db.manager("d.db")).unwrap();
+    let pool = Pool::builder().max_size(3).min_idle(1).open(db.manager("d.db")).unwrap();
     let text = format!("{pool:?}");
     assert!(text.starts_with("Pool") && text.contains("max_size: 3") && text.contains("idle: 1"), "{text}");
     let conn = pool.get().unwrap();
@@ -56,11 +56,11 @@ fn debug_output_shows_the_settings_and_state() {
         format!("{locked:?}").contains("Locked") && format!("{locked:?}").contains("idle: 1"),
         "{locked:?}"
     );
-    let per_thread = PerThread::new(db.manager("t.db")).unwrap();
+    let per_thread = PerThread::open(db.manager("t.db")).unwrap();
     assert!(format!("{per_thread:?}").contains("closed: false"), "{per_thread:?}");
     per_thread.close();
     assert!(format!("{per_thread:?}").contains("closed: true"), "{per_thread:?}");
-    let split = SplitPool::open(db.manager("s.db"), 2).unwrap();
+    let split = SplitPool::builder().readers(2).open(db.manager("s.db")).unwrap();
     assert!(
         format!("{split:?}").contains("SplitPool") && format!("{split:?}").contains("readers"),
         "{split:?}"
@@ -78,7 +78,7 @@ fn debug_output_shows_the_settings_and_state() {
 #[test]
 fn pool_accessors() {
     let db = TempDb::new();
-    let pool = Pool::builder().max_size(5).build(db.manager("a.db")).unwrap();
+    let pool = Pool::builder().max_size(5).open(db.manager("a.db")).unwrap();
     assert!(!pool.is_closed());
     assert_eq!(pool.max_size(), 5);
     assert_eq!(pool.manager().path(), db.path("a.db"));
@@ -92,7 +92,7 @@ fn pool_accessors() {
 #[test]
 fn min_idle_may_equal_max_size() {
     let db = TempDb::new();
-    let pool = Pool::builder().max_size(2).min_idle(2).build(db.manager("a.db")).unwrap();
+    let pool = Pool::builder().max_size(2).min_idle(2).open(db.manager("a.db")).unwrap();
     assert_eq!(pool.state(), State::new(2, 0, 0));
 }
 
@@ -114,7 +114,7 @@ fn locked_state_while_free_and_while_held() {
 #[test]
 fn split_pool_state_adds_both_sides_and_its_accessors_reach_them() {
     let db = TempDb::new();
-    let split = SplitPool::open(db.manager("s.db"), 1).unwrap();
+    let split = SplitPool::builder().readers(1).open(db.manager("s.db")).unwrap();
     split.writer().with(|c| Ok(c.execute_batch("CREATE TABLE t (x)")?)).unwrap();
     split.read(|_| Ok(())).unwrap();
     assert_eq!(Access::state(&split), State::new(2, 0, 0), "writer idle + reader idle");
@@ -137,8 +137,8 @@ fn split_pool_state_adds_both_sides_and_its_accessors_reach_them() {
 #[test]
 fn two_per_thread_instances_on_one_thread_keep_their_own_connections() {
     let db = TempDb::new();
-    let a = PerThread::new(db.manager("a.db")).unwrap();
-    let b = PerThread::new(db.manager("b.db")).unwrap();
+    let a = PerThread::open(db.manager("a.db")).unwrap();
+    let b = PerThread::open(db.manager("b.db")).unwrap();
     a.write(|c| Ok(c.execute_batch("CREATE TABLE only_in_a (x)")?)).unwrap();
     let in_b: i64 = b
         .read(|c| {
@@ -160,11 +160,11 @@ fn two_per_thread_instances_on_one_thread_keep_their_own_connections() {
 fn keep_journal_mode_leaves_the_mode_alone() {
     let db = TempDb::new();
     let path = db.path("k.db");
-    Pool::new(SqliteManager::file(&path).journal_mode(JournalMode::Delete)).unwrap();
-    let kept = Pool::new(SqliteManager::file(&path).keep_journal_mode()).unwrap();
+    Pool::open(SqliteManager::file(&path).journal_mode(JournalMode::Delete)).unwrap();
+    let kept = Pool::open(SqliteManager::file(&path).keep_journal_mode()).unwrap();
     let mode: String = kept.get().unwrap().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "delete");
-    let switched = Pool::new(SqliteManager::file(&path)).unwrap();
+    let switched = Pool::open(SqliteManager::file(&path)).unwrap();
     let mode: String = switched.get().unwrap().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
     assert_eq!(mode, "wal");
 }
@@ -174,7 +174,7 @@ fn keep_journal_mode_leaves_the_mode_alone() {
 #[test]
 fn every_strategy_counts_a_running_call_as_in_use() {
     let db = TempDb::new();
-    for strategy in strategies::<SqliteManager>() {
+    for strategy in strategy::all::<SqliteManager>() {
         let access =
             (strategy.open)(db.manager(&format!("{}.db", strategy.name)), Sizing::default()).unwrap();
         let name = strategy.name;
@@ -193,14 +193,14 @@ fn every_strategy_counts_a_running_call_as_in_use() {
 fn a_split_pool_over_a_read_only_manager_reads_and_refuses_writes() {
     let db = TempDb::new();
     let path = db.path("ro.db");
-    Pool::new(SqliteManager::file(&path))
+    Pool::open(SqliteManager::file(&path))
         .unwrap()
         .get()
         .unwrap()
         .execute_batch("CREATE TABLE t (x)")
         .unwrap();
     let read_only = SqliteManager::file(&path).flags(litepool::rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY);
-    let split = SplitPool::open(read_only, 2).unwrap();
+    let split = SplitPool::builder().readers(2).open(read_only).unwrap();
     let n: i64 = split.read(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?)).unwrap();
     assert_eq!(n, 0);
     let err = split.write(|c| Ok(c.execute("INSERT INTO t VALUES (1)", [])?)).unwrap_err();
@@ -210,15 +210,15 @@ fn a_split_pool_over_a_read_only_manager_reads_and_refuses_writes() {
 /// A connection type that implements only what every strategy needs.
 struct NoSavepoints(litepool::rusqlite::Connection);
 
-impl litepool::Transactional for NoSavepoints {
+impl litepool::strategy::Transactional for NoSavepoints {
     fn begin_immediate(&self) -> litepool::Result<()> {
         self.0.begin_immediate()
     }
     fn commit(&self) -> litepool::Result<()> {
-        litepool::Transactional::commit(&self.0)
+        litepool::strategy::Transactional::commit(&self.0)
     }
     fn rollback(&self) -> litepool::Result<()> {
-        litepool::Transactional::rollback(&self.0)
+        litepool::strategy::Transactional::rollback(&self.0)
     }
     fn in_transaction(&self) -> bool {
         self.0.in_transaction()
@@ -230,7 +230,7 @@ impl litepool::Transactional for NoSavepoints {
 /// opened, released or rolled back a savepoint, or sealed the connection.
 #[test]
 fn a_connection_type_without_savepoints_refuses_them_clearly() {
-    use litepool::Transactional;
+    use litepool::strategy::Transactional;
     let mut conn = NoSavepoints(litepool::rusqlite::Connection::open_in_memory().unwrap());
     let refusals = [
         ("savepoint", conn.savepoint()),
@@ -251,7 +251,7 @@ fn a_connection_type_without_savepoints_refuses_them_clearly() {
 fn writers_debug_shows_its_timeout_and_state() {
     let db = TempDb::new();
     let writers =
-        litepool::Writers::new(&db.manager("w.db").busy_timeout(Duration::from_millis(1234)), "test");
+        litepool::strategy::writers(&db.manager("w.db").busy_timeout(Duration::from_millis(1234)), "test");
     let text = format!("{writers:?}");
     assert!(
         text.starts_with("Writers") && text.contains("1.234s") && text.contains("closed: false"),

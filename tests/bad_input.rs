@@ -8,9 +8,8 @@ mod support;
 use std::fs;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use litepool::{
-    AccessExt, Connections, ErrorKind, Locked, PerThread, Pool, Sizing, SqliteManager, strategies,
-};
+use litepool::strategy::{Connections, Sizing};
+use litepool::{AccessExt, ErrorKind, Locked, PerThread, Pool, SqliteManager, strategy};
 use support::{Sqlite, TempDb, count_items, create_items};
 
 /// Prints a row of EVIDENCE.md's bad-input table (`bash .ci/faults-table`).
@@ -28,11 +27,11 @@ fn still_works(access: &Sqlite) {
 /// The strategy whose error EVIDENCE.md's table shows (each row's test
 /// checks every strategy's).
 fn first_listed() -> &'static str {
-    strategies::<SqliteManager>()[0].name
+    strategy::all::<SqliteManager>()[0].name
 }
 
 fn open_each(manager: impl Fn() -> SqliteManager) -> Vec<(String, litepool::Result<Box<Sqlite>>)> {
-    strategies::<SqliteManager>()
+    strategy::all::<SqliteManager>()
         .into_iter()
         .map(|s| (s.name.to_owned(), (s.open)(manager(), Sizing::default())))
         .collect()
@@ -42,11 +41,11 @@ fn open_each(manager: impl Fn() -> SqliteManager) -> Vec<(String, litepool::Resu
 #[test]
 fn zero_max_size_is_a_config_error() {
     let db = TempDb::new();
-    let err = Pool::builder().max_size(0).build(db.manager("a.db")).unwrap_err();
+    let err = Pool::builder().max_size(0).open(db.manager("a.db")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(err.to_string().contains("max_size must be at least 1, got 0"), "{err}");
     report("`max_size(0)`", &err);
-    let pool = Pool::builder().max_size(1).build(db.manager("a.db")).expect("a valid size builds");
+    let pool = Pool::builder().max_size(1).open(db.manager("a.db")).expect("a valid size builds");
     still_works(&pool);
 }
 
@@ -57,7 +56,7 @@ fn zero_max_size_is_a_config_error() {
 fn zero_pool_size_through_the_strategy_list_is_a_config_error() {
     let db = TempDb::new();
     let mut sized = 0;
-    for strategy in strategies::<SqliteManager>() {
+    for strategy in strategy::all::<SqliteManager>() {
         let Connections::AtMost(most) = strategy.connections else { continue };
         if most(Sizing::pool_size(0)) == most(Sizing::pool_size(1)) {
             continue; // its size does not depend on the pool size
@@ -74,7 +73,7 @@ fn zero_pool_size_through_the_strategy_list_is_a_config_error() {
 #[test]
 fn min_idle_above_max_size_is_a_config_error() {
     let db = TempDb::new();
-    let err = Pool::builder().max_size(2).min_idle(3).build(db.manager("a.db")).unwrap_err();
+    let err = Pool::builder().max_size(2).min_idle(3).open(db.manager("a.db")).unwrap_err();
     assert!(err.is_config());
     assert!(err.to_string().contains("min_idle (3) is larger than max_size (2)"), "{err}");
     report("`min_idle(3)` with `max_size(2)`", &err);
@@ -113,7 +112,7 @@ fn missing_directory_is_an_open_error() {
         }
     }
     fs::create_dir_all(db.path("no/such/dir")).unwrap();
-    still_works(&Pool::new(SqliteManager::file(&path)).expect("opens once the directory exists"));
+    still_works(&Pool::open(SqliteManager::file(&path)).expect("opens once the directory exists"));
 }
 
 /// A path that is a directory fails to open and says so.
@@ -153,7 +152,7 @@ fn non_sqlite_file_is_a_corrupt_error_at_build_time() {
 fn corrupt_database_file_is_a_corrupt_error() {
     let db = TempDb::new();
     let path = db.path("c.db");
-    let pool = Pool::new(SqliteManager::file(&path)).unwrap();
+    let pool = Pool::open(SqliteManager::file(&path)).unwrap();
     still_works(&pool);
     pool.close();
     drop(pool);
@@ -161,7 +160,7 @@ fn corrupt_database_file_is_a_corrupt_error() {
     bytes[..16].copy_from_slice(b"garbage garbage!");
     fs::write(&path, bytes).unwrap();
     let _ = fs::remove_file(db.path("c.db-wal"));
-    let err = Pool::new(SqliteManager::file(&path)).unwrap_err();
+    let err = Pool::open(SqliteManager::file(&path)).unwrap_err();
     assert!(err.is_corrupt(), "{err}");
     report("database file with a damaged header", &err);
 }
@@ -215,7 +214,7 @@ fn read_only_file_opened_for_writing_is_a_read_only_error() {
             report("read-only file opened for writing", &err);
         }
     }
-    let reader = Pool::new(
+    let reader = Pool::open(
         SqliteManager::file(&path)
             .flags(rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .journal_mode(litepool::JournalMode::Delete),
@@ -266,11 +265,11 @@ fn use_after_close_is_a_closed_error() {
         let err = create_items(&*access).unwrap_err();
         assert!(err.is_closed(), "{name}: {err}");
     }
-    let pool = Pool::new(db.manager("c.db")).unwrap();
+    let pool = Pool::open(db.manager("c.db")).unwrap();
     pool.close();
     assert!(pool.get().unwrap_err().is_closed());
     assert!(pool.try_get().unwrap_err().is_closed());
-    still_works(&Pool::new(db.manager("c.db")).unwrap());
+    still_works(&Pool::open(db.manager("c.db")).unwrap());
 }
 
 fn failing_first_time(db: &TempDb, failed: &'static AtomicBool) -> SqliteManager {
@@ -289,7 +288,7 @@ fn failing_first_time(db: &TempDb, failed: &'static AtomicBool) -> SqliteManager
 fn failing_init_hook_is_reported_with_its_cause() {
     let db = TempDb::new();
     static POOL: AtomicBool = AtomicBool::new(false);
-    let pool = Pool::builder().max_size(1).build(failing_first_time(&db, &POOL)).unwrap();
+    let pool = Pool::builder().max_size(1).open(failing_first_time(&db, &POOL)).unwrap();
     let err = pool.get().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Init, "{err}");
     assert!(
@@ -302,7 +301,7 @@ fn failing_init_hook_is_reported_with_its_cause() {
     still_works(&pool);
 
     static PER_THREAD: AtomicBool = AtomicBool::new(false);
-    let per_thread = PerThread::new(failing_first_time(&db, &PER_THREAD)).unwrap();
+    let per_thread = PerThread::open(failing_first_time(&db, &PER_THREAD)).unwrap();
     assert_eq!(count_items(&per_thread).unwrap_err().kind(), ErrorKind::Init);
     still_works(&per_thread);
 

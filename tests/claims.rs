@@ -101,13 +101,13 @@ fn per_thread_writers_without_a_busy_timeout_get_database_is_locked() {
     // Straight to SQLite, as the tutorial's connections go: with litepool's
     // write queue the nine would fail in the queue instead, busy too.
     let no_wait =
-        PerThread::new(db.manager("zero.db").busy_timeout(Duration::ZERO).without_write_queue()).unwrap();
+        PerThread::open(db.manager("zero.db").busy_timeout(Duration::ZERO).without_write_queue()).unwrap();
     create_items(&no_wait).unwrap();
     let failed: usize = (0..rounds).map(|_| writers_while_one_holds_the_lock(&no_wait, 10)).sum();
     assert_eq!(failed, rounds * 9, "with busy_timeout = 0, every writer but the holder fails busy");
     assert_eq!(count_items(&no_wait).unwrap() as usize, rounds, "one row per round, the holder's");
 
-    let waiting = PerThread::new(db.manager("default.db")).unwrap();
+    let waiting = PerThread::open(db.manager("default.db")).unwrap();
     create_items(&waiting).unwrap();
     let failed_default: usize = (0..rounds).map(|_| ten_writers(&waiting, 10)).sum();
     assert_eq!(
@@ -156,7 +156,7 @@ fn deferred_read_then_write_fails_busy_and_begin_immediate_does_not() {
     let mut verdicts = Vec::new();
     for journal in [JournalMode::Wal, JournalMode::Delete] {
         let path = db.path(&format!("{journal:?}.db"));
-        let pool = litepool::Pool::new(SqliteManager::file(&path).journal_mode(journal)).unwrap();
+        let pool = litepool::Pool::open(SqliteManager::file(&path).journal_mode(journal)).unwrap();
         create_items(&pool).unwrap();
         let mut codes = Vec::new();
         for _ in 0..trials {
@@ -275,7 +275,7 @@ fn per_thread_connections_keep_every_row_and_the_file_intact() {
     let mut verdicts = Vec::new();
     for journal in [JournalMode::Wal, JournalMode::Delete] {
         let path = db.path(&format!("{journal:?}.db"));
-        let per_thread = PerThread::new(SqliteManager::file(&path).journal_mode(journal)).unwrap();
+        let per_thread = PerThread::open(SqliteManager::file(&path).journal_mode(journal)).unwrap();
         create_items(&per_thread).unwrap();
         let (acked, busy) = thread::scope(|s| {
             let writers: Vec<_> = (0..8i64)
@@ -389,7 +389,7 @@ fn a_busy_timeout_does_not_stop_database_is_locked_but_the_write_queue_does() {
     assert_eq!(support::item_ids(&raw_path).len(), raw_acked, "raw: stored rows differ from acknowledged");
 
     let queued_path = db.path("queued.db");
-    let per_thread = PerThread::new(
+    let per_thread = PerThread::open(
         SqliteManager::file(&queued_path).journal_mode(JournalMode::Delete).synchronous(Synchronous::Full),
     )
     .unwrap();

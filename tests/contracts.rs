@@ -15,10 +15,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use litepool::rusqlite::Connection;
-use litepool::{
-    Access, AccessExt, Connections, ErrorKind, JournalMode, Manager, Pool, Sizing, SqliteManager,
-    Synchronous, strategies,
-};
+use litepool::strategy::{Connections, Manager, Sizing};
+use litepool::{Access, AccessExt, ErrorKind, JournalMode, Pool, SqliteManager, Synchronous, strategy};
 use support::counting::{Callback, Counted, Counting, Counts, EXPLAINED, PLANTED_PANIC};
 use support::{StopOnDrop, TempDb, wait_until, within};
 
@@ -42,7 +40,7 @@ fn quiet_planted_panics() {
 /// but a [`Connections::PerCall`] one do); one that keeps none never resets
 /// a connection or asks whether it is broken.
 fn keeps_connections(name: &str) -> bool {
-    let strategy = strategies::<SqliteManager>().into_iter().find(|s| s.name == name).expect("listed");
+    let strategy = strategy::all::<SqliteManager>().into_iter().find(|s| s.name == name).expect("listed");
     !matches!(strategy.connections, Connections::PerCall)
 }
 
@@ -53,7 +51,7 @@ fn each_counted(
     manager: impl Fn(SqliteManager) -> SqliteManager,
     test: impl Fn(&str, Box<Counter>, &Counts),
 ) {
-    for strategy in strategies::<Counting<SqliteManager>>() {
+    for strategy in strategy::all::<Counting<SqliteManager>>() {
         let (counting, counts) = Counting::new(manager(db.manager(&format!("{}.db", strategy.name))));
         let access = (strategy.open)(counting, sizing).expect("open strategy");
         access
@@ -100,7 +98,7 @@ fn regression_slot_leak_when_with_init_panics() {
         }
         Ok(())
     });
-    let pool = Pool::builder().max_size(1).build(manager).unwrap();
+    let pool = Pool::builder().max_size(1).open(manager).unwrap();
     assert!(catch_unwind(AssertUnwindSafe(|| pool.get().map(drop))).is_err(), "the hook did not panic");
     assert!(panicked.load(Ordering::SeqCst));
     assert_eq!(pool.state().in_use, 0, "the panicking open kept its slot: {:?}", pool.state());
@@ -285,7 +283,7 @@ fn drop_closes_every_connection() {
 fn a_connection_out_during_close_is_closed_when_it_comes_back() {
     let db = TempDb::new();
     let (manager, counts) = Counting::new(db.manager("out.db"));
-    let pool = Pool::builder().max_size(2).build(manager).unwrap();
+    let pool = Pool::builder().max_size(2).open(manager).unwrap();
     let held = pool.get().unwrap();
     pool.get().unwrap(); // one idle
     pool.close();
@@ -302,7 +300,7 @@ fn a_connection_out_during_close_is_closed_when_it_comes_back() {
 fn per_thread_connections_on_other_threads_close_at_their_next_call_or_thread_end() {
     let db = TempDb::new();
     let (manager, counts) = Counting::new(db.manager("pt.db"));
-    let per_thread = &litepool::PerThread::new(manager).unwrap();
+    let per_thread = &litepool::PerThread::open(manager).unwrap();
     let (closed_tx, closed_rx) = mpsc::channel();
     let (used_tx, used_rx) = mpsc::channel();
     thread::scope(|s| {
@@ -336,7 +334,7 @@ fn per_thread_connections_on_other_threads_close_at_their_next_call_or_thread_en
 #[test]
 fn close_fails_waiters_promptly() {
     let db = TempDb::new();
-    let pool = Pool::builder().max_size(1).build(db.manager("w.db")).unwrap();
+    let pool = Pool::builder().max_size(1).open(db.manager("w.db")).unwrap();
     let held = pool.get().unwrap();
     thread::scope(|s| {
         let waiters: Vec<_> = (0..3)
@@ -395,7 +393,7 @@ fn churn<'s, M: Manager>(
 #[test]
 fn get_timeout_under_churn_never_fails_early_and_returns_near_its_deadline() {
     let db = TempDb::new();
-    let pool = Pool::builder().max_size(2).build(db.manager("churn.db")).unwrap();
+    let pool = Pool::builder().max_size(2).open(db.manager("churn.db")).unwrap();
     let running = AtomicBool::new(true);
     let taken = AtomicUsize::new(0);
     let wait = Duration::from_millis(50);
@@ -437,7 +435,7 @@ fn get_timeout_under_churn_never_fails_early_and_returns_near_its_deadline() {
 #[test]
 fn a_waiter_that_loses_its_wakeup_to_a_barger_waits_until_its_deadline() {
     let db = TempDb::new();
-    let pool = Pool::builder().max_size(1).build(db.manager("barge.db")).unwrap();
+    let pool = Pool::builder().max_size(1).open(db.manager("barge.db")).unwrap();
     let running = AtomicBool::new(true);
     let taken = AtomicUsize::new(0);
     thread::scope(|s| {
@@ -469,7 +467,7 @@ fn a_waiter_that_loses_its_wakeup_to_a_barger_waits_until_its_deadline() {
 #[test]
 fn a_waiter_against_spinning_bargers_returns_by_its_deadline() {
     let db = TempDb::new();
-    let pool = Arc::new(Pool::builder().max_size(1).build(db.manager("barge.db")).unwrap());
+    let pool = Arc::new(Pool::builder().max_size(1).open(db.manager("barge.db")).unwrap());
     within(Duration::from_secs(60), "a waiter losing every wake-up to bargers", move || {
         let running = AtomicBool::new(true);
         let (taken, wait) = (AtomicUsize::new(0), Duration::from_millis(100));
@@ -521,7 +519,7 @@ fn a_waiter_against_spinning_bargers_returns_by_its_deadline() {
 fn get_uses_the_builders_connection_timeout() {
     let db = TempDb::new();
     let timeout = Duration::from_millis(150);
-    let pool = Pool::builder().max_size(1).connection_timeout(timeout).build(db.manager("t.db")).unwrap();
+    let pool = Pool::builder().max_size(1).connection_timeout(timeout).open(db.manager("t.db")).unwrap();
     let _held = pool.get().unwrap();
     let started = Instant::now();
     let err = pool.get().map(drop).unwrap_err();
@@ -537,7 +535,7 @@ fn get_uses_the_builders_connection_timeout() {
 #[test]
 fn the_builders_defaults_are_the_documented_ones() {
     let db = TempDb::new();
-    let pool = Pool::new(db.manager("d.db")).unwrap();
+    let pool = Pool::open(db.manager("d.db")).unwrap();
     assert_eq!(pool.max_size(), 10);
     assert_eq!(pool.state().idle, 0, "min_idle defaults to 0");
     let held: Vec<_> = (0..10).map(|_| pool.try_get().unwrap()).collect();
@@ -593,7 +591,7 @@ fn every_connection_shows_the_configured_setup() {
         assert_eq!(access.write(|c| setup_of(c)).unwrap(), wanted, "{name}: the write connection");
     });
     // Every connection of a pool, held at once, not only the warmest.
-    let pool = Pool::builder().max_size(3).build(configured(db.manager("all.db"))).unwrap();
+    let pool = Pool::builder().max_size(3).open(configured(db.manager("all.db"))).unwrap();
     let held: Vec<_> = (0..3).map(|_| pool.get().unwrap()).collect();
     for conn in &held {
         assert_eq!(setup_of(conn).unwrap(), wanted, "a pool connection");
@@ -621,7 +619,7 @@ fn every_connection_shows_the_configured_setup() {
 #[test]
 fn the_journal_mode_is_set_once_per_database_not_per_connection() {
     let db = TempDb::new();
-    for strategy in strategies::<SqliteManager>().into_iter().filter(|s| !s.wal_only) {
+    for strategy in strategy::all::<SqliteManager>().into_iter().filter(|s| !s.wal_only) {
         let path = db.path(&format!("{}.db", strategy.name));
         let access = (strategy.open)(
             SqliteManager::file(&path).journal_mode(JournalMode::Delete),
@@ -658,7 +656,7 @@ fn the_busy_timeout_governs_the_setup_statements() {
     let manager = || SqliteManager::file(&path).journal_mode(JournalMode::Delete);
     let holder = Connection::open(&path).unwrap();
     holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
-    let err = Pool::builder().max_size(1).build(manager().busy_timeout(Duration::ZERO)).unwrap_err();
+    let err = Pool::builder().max_size(1).open(manager().busy_timeout(Duration::ZERO)).unwrap_err();
     assert!(err.is_busy(), "{err}");
     let released = AtomicBool::new(false);
     let (release_tx, release_rx) = mpsc::channel::<()>();
@@ -672,7 +670,7 @@ fn the_busy_timeout_governs_the_setup_statements() {
             released.store(true, Ordering::SeqCst);
         });
         let held_at_start = !released.load(Ordering::SeqCst);
-        let built = Pool::builder().max_size(1).build(manager().busy_timeout(Duration::from_secs(60)));
+        let built = Pool::builder().max_size(1).open(manager().busy_timeout(Duration::from_secs(60)));
         drop(release_tx);
         assert!(held_at_start, "the lock was released before the build began; nothing was checked");
         let pool = built.expect("the build waited for the lock instead of failing");
@@ -690,7 +688,7 @@ fn a_zero_busy_timeout_fails_busy_at_once() {
     let db = TempDb::new();
     let path = db.path("zero.db");
     Connection::open(&path).unwrap().execute_batch("CREATE TABLE t (x)").unwrap();
-    for strategy in strategies::<SqliteManager>() {
+    for strategy in strategy::all::<SqliteManager>() {
         let name = strategy.name;
         // SQLite's busy handler: a connection outside the process holds the lock.
         let access =
@@ -758,7 +756,7 @@ fn a_wal_only_strategy_refuses_every_way_of_opening_a_rollback_journal() {
                 .flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI),
         ),
     ];
-    for strategy in strategies::<SqliteManager>().into_iter().filter(|s| s.wal_only) {
+    for strategy in strategy::all::<SqliteManager>().into_iter().filter(|s| s.wal_only) {
         for (way, manager) in &ways {
             let name = strategy.name;
             let opened = within(Duration::from_secs(60), &format!("opening {name} on {way}"), {
@@ -886,7 +884,7 @@ fn work_runs_once_per_call_and_prepare_once_before_any_connection() {
 fn a_manager_without_read_only_connections_cannot_make_a_split_pool() {
     use support::Plain;
     let db = TempDb::new();
-    let err = litepool::SplitPool::open(Plain(db.manager("plain.db")), 2).unwrap_err();
+    let err = litepool::SplitPool::builder().readers(2).open(Plain(db.manager("plain.db"))).unwrap_err();
     assert!(err.is_config(), "{err}");
     assert!(err.to_string().contains("cannot open read-only connections"), "{err}");
 }
@@ -948,7 +946,7 @@ fn work_that_ignores_sqlite_full_is_never_acknowledged_half_done() {
 #[test]
 fn open_errors_go_through_the_managers_explanation() {
     let db = TempDb::new();
-    for strategy in strategies::<Counting<SqliteManager>>() {
+    for strategy in strategy::all::<Counting<SqliteManager>>() {
         let (manager, counts) = Counting::new(db.manager(&format!("{}.db", strategy.name)));
         counts.mark_explanations();
         counts.fail_in(Callback::Connect, usize::MAX);

@@ -40,7 +40,7 @@ fn assert_kind(what: &str, err: &Error, kind: ErrorKind, advice: &str) {
 }
 
 fn pool(path: &std::path::Path) -> Pool<SqliteManager> {
-    Pool::builder().max_size(2).build(SqliteManager::file(path)).unwrap()
+    Pool::builder().max_size(2).open(SqliteManager::file(path)).unwrap()
 }
 
 /// One row: a SQLite condition made on purpose, the kind it must map to,
@@ -67,7 +67,8 @@ const ROWS: &[Row] = &[
         advice: "raise the busy timeout",
         make: |db| {
             let path = db.path("busy.db");
-            let pool = Pool::new(SqliteManager::file(&path).busy_timeout(std::time::Duration::ZERO)).unwrap();
+            let pool =
+                Pool::open(SqliteManager::file(&path).busy_timeout(std::time::Duration::ZERO)).unwrap();
             let holder = Connection::open(&path).unwrap();
             holder.execute_batch("BEGIN IMMEDIATE").unwrap();
             write_error(&pool, "CREATE TABLE t (x)")
@@ -122,7 +123,7 @@ const ROWS: &[Row] = &[
             let path = db.path("text.db");
             fs::write(&path, "this is not a database, but it is long enough to have a header ".repeat(20))
                 .unwrap();
-            Pool::new(SqliteManager::file(&path)).unwrap_err()
+            Pool::open(SqliteManager::file(&path)).unwrap_err()
         },
     },
     Row {
@@ -130,7 +131,7 @@ const ROWS: &[Row] = &[
         kind: ErrorKind::Open,
         code: Some(rusqlite::ErrorCode::CannotOpen),
         advice: "check that the directory exists",
-        make: |db| Pool::new(SqliteManager::file(db.path("missing/x.db"))).unwrap_err(),
+        make: |db| Pool::open(SqliteManager::file(db.path("missing/x.db"))).unwrap_err(),
     },
     Row {
         condition: "a UNIQUE violation (SQLITE_CONSTRAINT)",
@@ -212,7 +213,7 @@ fn every_sqlite_condition_maps_to_its_error_kind() {
 #[test]
 fn litepool_errors_and_their_builders() {
     let db = TempDb::new();
-    let pool = Pool::builder().max_size(1).build(SqliteManager::file(db.path("own.db"))).unwrap();
+    let pool = Pool::builder().max_size(1).open(SqliteManager::file(db.path("own.db"))).unwrap();
     let held = pool.get().unwrap();
     let exhausted = pool.try_get().map(drop).unwrap_err();
     assert_kind("try_get on a full pool", &exhausted, ErrorKind::PoolExhausted, "raise max_size");
@@ -220,7 +221,7 @@ fn litepool_errors_and_their_builders() {
     pool.close();
     let closed = pool.get().map(drop).unwrap_err();
     assert_kind("get after close", &closed, ErrorKind::Closed, "open a new one");
-    let config = Pool::builder().max_size(0).build(SqliteManager::file(db.path("own.db"))).unwrap_err();
+    let config = Pool::builder().max_size(0).open(SqliteManager::file(db.path("own.db"))).unwrap_err();
     assert_kind("max_size(0)", &config, ErrorKind::Config, "max_size must be at least 1");
     for err in [&exhausted, &closed, &config] {
         assert!(err.sqlite_error().is_none() && err.extended_code().is_none(), "{err}");

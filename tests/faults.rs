@@ -20,7 +20,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use litepool::{AccessExt, JournalMode, Locked, Pool, Sizing, SqliteManager, Synchronous, strategies};
+use litepool::strategy::Sizing;
+use litepool::{AccessExt, JournalMode, Locked, Pool, SqliteManager, Synchronous, strategy};
 use rusqlite::Connection;
 use support::{Sqlite, TempDb, count_items, create_items, integrity_check, item_ids};
 
@@ -60,7 +61,7 @@ fn child() {
     let base: i64 = env("LITEPOOL_FAULT_BASE").parse().unwrap();
     let strategy = env("LITEPOOL_FAULT_STRATEGY");
     let strategy =
-        strategies::<SqliteManager>().into_iter().find(|s| s.name == strategy).expect("a listed strategy");
+        strategy::all::<SqliteManager>().into_iter().find(|s| s.name == strategy).expect("a listed strategy");
     let access = (strategy.open)(manager(Path::new(&path), journal, sync), Sizing::pool_size(4)).unwrap();
     let pool = &*access;
     // The harness has printed "test child ... " without a newline: end it,
@@ -148,7 +149,7 @@ fn spawn_child(role: &str, strategy: &str, path: &Path, journal: &str, sync: &st
 }
 
 fn fresh_items(path: &Path, journal: JournalMode) {
-    let pool = Pool::new(SqliteManager::file(path).journal_mode(journal)).unwrap();
+    let pool = Pool::open(SqliteManager::file(path).journal_mode(journal)).unwrap();
     create_items(&pool).unwrap();
 }
 
@@ -202,7 +203,7 @@ fn kill_9_mid_write_loses_nothing_acknowledged() {
     // LITEPOOL_FAULT_KILLS lowers it for the mutation script, which runs this suite per mutant.
     let kills = std::env::var("LITEPOOL_FAULT_KILLS").ok().and_then(|k| k.parse().ok()).unwrap_or(20);
     let mut report = Vec::new();
-    for strategy in strategies::<SqliteManager>() {
+    for strategy in strategy::all::<SqliteManager>() {
         for (journal, mode) in [("wal", JournalMode::Wal), ("delete", JournalMode::Delete)] {
             if strategy.wal_only && mode != JournalMode::Wal {
                 continue;
@@ -249,7 +250,7 @@ fn kill_9_mid_write_loses_nothing_acknowledged() {
 /// mode it works in.
 #[test]
 fn kill_9_during_a_large_batch_leaves_none_of_it() {
-    for (strategy, journal, mode) in strategies::<SqliteManager>().iter().flat_map(|s| {
+    for (strategy, journal, mode) in strategy::all::<SqliteManager>().iter().flat_map(|s| {
         [("wal", JournalMode::Wal), ("delete", JournalMode::Delete)]
             .into_iter()
             .filter(|(_, mode)| !s.wal_only || *mode == JournalMode::Wal)
@@ -293,7 +294,7 @@ fn several_processes_on_one_file_lose_nothing() {
             let path = db.path("multi.db");
             fresh_items(&path, mode);
             let rows = 300;
-            let listed: Vec<_> = strategies::<SqliteManager>()
+            let listed: Vec<_> = strategy::all::<SqliteManager>()
                 .into_iter()
                 .filter(|s| !s.wal_only || mode == JournalMode::Wal)
                 .collect();
@@ -343,7 +344,7 @@ fn several_processes_on_one_file_lose_nothing() {
 #[test]
 fn panics_mid_transaction_leave_nothing_behind_and_others_keep_working() {
     let db = TempDb::new();
-    for strategy in strategies::<SqliteManager>() {
+    for strategy in strategy::all::<SqliteManager>() {
         let access =
             (strategy.open)(db.manager(&format!("{}.db", strategy.name)), Sizing::pool_size(2)).unwrap();
         let name = strategy.name;
@@ -436,7 +437,7 @@ fn a_full_database_is_a_clear_error_and_recovers_after_a_delete() {
     let path = db.path("full.db");
     let pool = Pool::builder()
         .max_size(2)
-        .build(SqliteManager::file(&path).with_init(|c| c.execute_batch("PRAGMA max_page_count = 40")))
+        .open(SqliteManager::file(&path).with_init(|c| c.execute_batch("PRAGMA max_page_count = 40")))
         .unwrap();
     create_items(&pool).unwrap();
     let row = |c: &Connection, i: i64| -> litepool::Result<()> {
@@ -473,7 +474,7 @@ fn a_held_write_lock_makes_writes_fail_busy_after_the_timeout() {
     let db = TempDb::new();
     let path = db.path("busy.db");
     let timeout = Duration::from_millis(300);
-    let pool = Pool::builder().max_size(2).build(SqliteManager::file(&path).busy_timeout(timeout)).unwrap();
+    let pool = Pool::builder().max_size(2).open(SqliteManager::file(&path).busy_timeout(timeout)).unwrap();
     create_items(&pool).unwrap();
     let holder = Connection::open(&path).unwrap();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
@@ -499,7 +500,7 @@ fn a_held_write_lock_makes_writes_fail_busy_after_the_timeout() {
 #[test]
 fn every_strategys_busy_error_names_the_busy_timeout_once() {
     let db = TempDb::new();
-    for strategy in strategies::<SqliteManager>() {
+    for strategy in strategy::all::<SqliteManager>() {
         let path = db.path(&format!("{}.db", strategy.name));
         let manager = SqliteManager::file(&path).busy_timeout(Duration::from_millis(50));
         let access: Box<Sqlite> = (strategy.open)(manager, Sizing::default()).unwrap();
@@ -523,7 +524,7 @@ fn every_strategys_busy_error_names_the_busy_timeout_once() {
 #[test]
 fn readers_are_not_blocked_by_a_held_write_lock_in_wal() {
     let db = TempDb::new();
-    for strategy in strategies::<SqliteManager>() {
+    for strategy in strategy::all::<SqliteManager>() {
         let path = db.path(&format!("{}.db", strategy.name));
         let access: Box<Sqlite> = (strategy.open)(SqliteManager::file(&path), Sizing::default()).unwrap();
         create_items(&*access).unwrap();

@@ -23,7 +23,8 @@ mod support;
 use std::time::Duration;
 
 use litepool::fake::{FakeConnection, FakeDatabase, FakeManager, Statement};
-use litepool::{ErrorKind, MEMBER_SAVEPOINT, Manager, SqliteManager, Transactional};
+use litepool::strategy::{MEMBER_SAVEPOINT, Manager, Transactional};
+use litepool::{ErrorKind, SqliteManager};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use rusqlite::Connection;

@@ -20,8 +20,9 @@ use rusqlite::Connection;
 use support::{TempDb, integrity_check, item_ids, wait_until, within};
 
 fn open(db: &TempDb) -> GroupCommit<SqliteManager> {
-    let group = GroupCommit::open(db.manager("group.db"), 2).expect("open the group strategy");
-    assert_eq!(group.batch_cap(), litepool::DEFAULT_BATCH_CAP);
+    let group =
+        GroupCommit::builder().readers(2).open(db.manager("group.db")).expect("open the group strategy");
+    assert_eq!(group.batch_cap(), litepool::GroupCommit::<litepool::SqliteManager>::DEFAULT_BATCH_CAP);
     group
         .write(|c| {
             Ok(c.execute_batch(
@@ -267,7 +268,7 @@ fn sqlite_rolling_back_a_batch_fails_every_member_so_far() {
 #[test]
 fn a_batch_cap_of_zero_is_refused_with_a_clear_error() {
     let db = TempDb::new();
-    let e = GroupCommit::with_batch_cap(db.manager("zero.db"), 2, 0).expect_err("cap 0");
+    let e = GroupCommit::builder().readers(2).batch_cap(0).open(db.manager("zero.db")).expect_err("cap 0");
     assert!(e.is_config() && e.to_string().contains("use 1 for one COMMIT per write"), "{e}");
 }
 
@@ -276,7 +277,7 @@ fn a_batch_cap_of_zero_is_refused_with_a_clear_error() {
 #[test]
 fn a_batch_cap_of_one_commits_every_write_alone() {
     let db = TempDb::new();
-    let group = GroupCommit::with_batch_cap(db.manager("group.db"), 2, 1).unwrap();
+    let group = GroupCommit::builder().readers(2).batch_cap(1).open(db.manager("group.db")).unwrap();
     assert_eq!(group.batch_cap(), 1);
     group
         .write(|c| Ok(c.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, value INTEGER)")?))
@@ -316,7 +317,7 @@ fn batches_end_without_waiting_for_a_timeout() {
         db.manager("group.db").busy_timeout(Duration::from_secs(3600)).synchronous(Synchronous::Full);
     let path = db.path("group.db");
     within(Duration::from_secs(30), "batches with an hour's write timeout", move || {
-        let group = GroupCommit::open(manager, 2).expect("open the group strategy");
+        let group = GroupCommit::builder().readers(2).open(manager).expect("open the group strategy");
         group
             .write(|c| Ok(c.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, value INTEGER)")?))
             .unwrap();
@@ -340,5 +341,59 @@ fn batches_end_without_waiting_for_a_timeout() {
         expected.sort_unstable();
         assert_eq!(item_ids(&path), expected);
         drop(db);
+    });
+}
+
+/// Between batches a running writer may take the writer connection past
+/// the head of the line, but only while the head has waited less than
+/// `WriteQueue::FAIR_AFTER` (10 ms), not only up to a count. One writer
+/// loops with slow work (100 ms) and cheap commits, each its own batch
+/// (cap 1), so it is always running when the connection comes free; the
+/// head, queued behind it with a 3 s timeout, still writes. Bounded by the
+/// count alone it could wait 64 overtakes of 100 ms, 6.4 s, and fail busy.
+/// (It rarely does: parking_lot's fair unlock mostly lets the woken head
+/// win the lock. The line's own unit tests, in `src/line.rs`, check the
+/// bound deterministically.)
+#[test]
+fn a_looping_writer_with_slow_work_cannot_keep_the_head_waiting_past_its_timeout() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let db = TempDb::new();
+    let manager =
+        db.manager("group.db").busy_timeout(Duration::from_secs(3)).synchronous(Synchronous::Normal);
+    let group =
+        GroupCommit::builder().readers(1).batch_cap(1).open(manager).expect("open the group strategy");
+    group
+        .write(
+            |c| Ok(c.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)")?),
+        )
+        .unwrap();
+    let (head_done, looped) = (AtomicBool::new(false), AtomicUsize::new(0));
+    let head = thread::scope(|s| {
+        s.spawn(|| {
+            // Stops once the head has written, or after more writes than
+            // the count bound allows in a row.
+            for i in 0..80 {
+                if head_done.load(Ordering::SeqCst) {
+                    break;
+                }
+                group
+                    .write(|c| {
+                        thread::sleep(Duration::from_millis(100));
+                        insert(c, 1000 + i)
+                    })
+                    .expect("the looping writer never waits");
+                looped.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        wait_until("the looping writer to hold the connection", || Access::state(&group).in_use >= 1);
+        let head = group.write(|c| insert(c, 1));
+        head_done.store(true, Ordering::SeqCst);
+        head
+    });
+    head.unwrap_or_else(|e| {
+        panic!(
+            "the head of the line did not write within its timeout, after {} writes: {e}",
+            looped.into_inner()
+        )
     });
 }

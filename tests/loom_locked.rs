@@ -11,8 +11,9 @@ mod support;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use litepool::Locked;
 use litepool::fake::FakeDatabase;
-use litepool::{Locked, Transactional};
+use litepool::strategy::Transactional;
 use loom::sync::Arc;
 use loom::thread;
 use support::model::{EXPECTED_PANIC, assert_caught, check};

@@ -11,7 +11,7 @@ use litepool::{Pool, SqliteManager};
 use support::TempDb;
 
 fn pool(db: &TempDb, max_size: usize) -> Pool<SqliteManager> {
-    Pool::builder().max_size(max_size).build(db.manager("p.db")).expect("build pool")
+    Pool::builder().max_size(max_size).open(db.manager("p.db")).expect("build pool")
 }
 
 /// Blocks until `n` threads are waiting in the pool.
@@ -98,7 +98,7 @@ fn close_wakes_all_waiters_with_a_closed_error() {
 #[test]
 fn min_idle_connections_are_opened_at_build() {
     let db = TempDb::new();
-    let pool = Pool::builder().max_size(4).min_idle(3).build(db.manager("m.db")).unwrap();
+    let pool = Pool::builder().max_size(4).min_idle(3).open(db.manager("m.db")).unwrap();
     assert_eq!(pool.state().idle, 3);
     // A TEMP table is private to one connection: it marks which one we got.
     pool.get().unwrap().execute_batch("CREATE TEMP TABLE mark (x)").unwrap();

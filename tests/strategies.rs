@@ -8,12 +8,13 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Condvar, Mutex};
 use std::thread;
 
-use litepool::{AccessExt, JournalMode, Sizing, SqliteManager, strategies};
+use litepool::strategy::Sizing;
+use litepool::{AccessExt, JournalMode, SqliteManager, strategy};
 use support::{Sqlite, TempDb, count_items, create_items, wait_until};
 
 fn each_strategy(test: impl Fn(&str, &Sqlite)) {
     let db = TempDb::new();
-    for strategy in strategies::<SqliteManager>() {
+    for strategy in strategy::all::<SqliteManager>() {
         let access = (strategy.open)(db.manager(&format!("{}.db", strategy.name)), Sizing::pool_size(2))
             .expect("open strategy");
         create_items(&*access).unwrap();
@@ -137,7 +138,7 @@ impl Drop for OpenOnDrop<'_> {
 #[test]
 fn every_strategy_keeps_the_promises_its_entry_states() {
     let db = TempDb::new();
-    for strategy in strategies::<SqliteManager>() {
+    for strategy in strategy::all::<SqliteManager>() {
         let name = strategy.name;
         let delete = db.manager(&format!("{name}-delete.db")).journal_mode(JournalMode::Delete);
         match (strategy.open)(delete, Sizing::pool_size(1)) {

@@ -91,8 +91,10 @@ fn proptest_seeds_live_only_at_the_top_level() {
 /// picked strategies by name would silently leave a new one out.
 #[test]
 fn no_test_names_a_strategy_by_hand() {
-    let names: Vec<String> =
-        litepool::strategies::<litepool::SqliteManager>().iter().map(|s| format!("\"{}\"", s.name)).collect();
+    let names: Vec<String> = litepool::strategy::all::<litepool::SqliteManager>()
+        .iter()
+        .map(|s| format!("\"{}\"", s.name))
+        .collect();
     let files: Vec<PathBuf> =
         ["tests", "benches", "stress", "examples"].iter().flat_map(|d| rust_files(d)).collect();
     assert!(files.len() > 10, "the test files were not found: {files:?}");
@@ -101,7 +103,7 @@ fn no_test_names_a_strategy_by_hand() {
         for name in &names {
             assert!(
                 !text.contains(name.as_str()),
-                "{} names the strategy {name} by hand; iterate litepool::strategies() instead",
+                "{} names the strategy {name} by hand; iterate litepool::strategy::all() instead",
                 path.display()
             );
         }
@@ -148,7 +150,7 @@ fn every_model_property_runs_against_the_strategy_list() {
     let body = &subjects[..subjects.find("\n}\n").expect("end of real_subjects")];
     assert_eq!(
         body.trim(),
-        "-> Vec<Subject> {\n    litepool::strategies::<FakeManager>()",
+        "-> Vec<Subject> {\n    litepool::strategy::all::<FakeManager>()",
         "real_subjects must be the list itself"
     );
 }

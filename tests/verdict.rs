@@ -12,8 +12,9 @@ mod support;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use litepool::strategy::Work;
 use litepool::stress::{self, Workload};
-use litepool::{Access, AccessExt, Locked, Result, SqliteManager, State, Work};
+use litepool::{Access, AccessExt, Locked, Result, SqliteManager, State};
 use rusqlite::Connection;
 use support::TempDb;
 

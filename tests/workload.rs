@@ -25,7 +25,8 @@ use std::collections::BTreeSet;
 use std::sync::Barrier;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use litepool::{AccessExt, ErrorKind, JournalMode, Sizing, SqliteManager, strategies};
+use litepool::strategy::Sizing;
+use litepool::{AccessExt, ErrorKind, JournalMode, SqliteManager, strategy};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use rusqlite::Connection;
@@ -87,7 +88,7 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn case() -> impl Strategy<Value = Case> {
     (
-        0..strategies::<SqliteManager>().len(),
+        0..strategy::all::<SqliteManager>().len(),
         1usize..=4,
         prop_oneof![Just(Journal::Wal), Just(Journal::Delete)],
         prop::collection::vec(prop::collection::vec(op(), 0..16), 1..=8),
@@ -252,7 +253,7 @@ fn overflow(c: &Connection) -> litepool::Result<usize> {
 fn run_case(case: &Case) -> Vec<String> {
     let db = TempDb::new();
     let path = db.path("workload.db");
-    let strategy = &strategies::<SqliteManager>()[case.strategy];
+    let strategy = &strategy::all::<SqliteManager>()[case.strategy];
     let journal = match case.journal {
         Journal::Delete if !strategy.wal_only => JournalMode::Delete,
         _ => JournalMode::Wal,
@@ -382,7 +383,7 @@ proptest! {
         prop_assert!(
             problems.is_empty(),
             "strategy {}, pool size {}, {:?}:\n{}",
-            strategies::<SqliteManager>()[case.strategy].name,
+            strategy::all::<SqliteManager>()[case.strategy].name,
             case.pool_size,
             case.journal,
             problems.join("\n")

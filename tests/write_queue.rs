@@ -26,7 +26,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use litepool::{AccessExt, JournalMode, Manager, Sizing, SqliteManager, strategies};
+use litepool::strategy::{Manager, Sizing};
+use litepool::{AccessExt, JournalMode, SqliteManager, strategy};
 use rusqlite::Connection;
 use support::{Sqlite, StopOnDrop, TempDb, count_items, create_items, integrity_check, wait_until};
 
@@ -103,7 +104,7 @@ fn every_strategy(
     let writes = writes_per_thread();
     let mut runs = Vec::new();
     for journal in [JournalMode::Wal, JournalMode::Delete] {
-        for strategy in strategies::<SqliteManager>() {
+        for strategy in strategy::all::<SqliteManager>() {
             if strategy.wal_only && journal != JournalMode::Wal {
                 continue;
             }
@@ -162,13 +163,13 @@ fn without_the_queue_writers_fail_busy_under_load() {
 fn one_queue_per_file_whatever_path_names_it() {
     let db = TempDb::new();
     let first = db.manager("a.db");
-    litepool::prepare(&first).unwrap();
+    litepool::strategy::prepare(&first).unwrap();
     std::fs::create_dir(db.path("sub")).unwrap();
     let roundabout = SqliteManager::file(db.dir().join("sub").join("..").join("a.db"));
     let linked = db.path("link.db");
     std::fs::hard_link(db.path("a.db"), &linked).unwrap();
     let other = db.manager("b.db");
-    litepool::prepare(&other).unwrap();
+    litepool::strategy::prepare(&other).unwrap();
 
     let queue = first.write_queue().expect("a queue");
     assert!(std::sync::Arc::ptr_eq(&queue, &roundabout.write_queue().unwrap()), "a/../ path: another queue");
@@ -221,7 +222,7 @@ fn hold_the_turn<'s>(
 /// is writing to.
 #[test]
 fn a_wait_past_the_busy_timeout_fails_busy_and_says_why() {
-    for strategy in strategies::<SqliteManager>() {
+    for strategy in strategy::all::<SqliteManager>() {
         let db = TempDb::new();
         let holder = (strategy.open)(db.manager("t.db"), Sizing::default()).unwrap();
         let impatient = db.manager("t.db").busy_timeout(Duration::from_millis(50));
@@ -249,7 +250,7 @@ fn a_wait_past_the_busy_timeout_fails_busy_and_says_why() {
 /// turn; that strategy's writes go on.
 #[test]
 fn close_fails_its_own_waiters_and_no_one_elses() {
-    for strategy in strategies::<SqliteManager>() {
+    for strategy in strategy::all::<SqliteManager>() {
         let db = TempDb::new();
         let holder = (strategy.open)(db.manager("c.db"), Sizing::default()).unwrap();
         let closing = (strategy.open)(db.manager("c.db"), Sizing::default()).unwrap();
@@ -275,7 +276,7 @@ fn close_fails_its_own_waiters_and_no_one_elses() {
 /// A write that panics releases its turn: the next writer gets it.
 #[test]
 fn a_panicking_write_releases_its_turn() {
-    for strategy in strategies::<SqliteManager>() {
+    for strategy in strategy::all::<SqliteManager>() {
         let db = TempDb::new();
         let access = (strategy.open)(db.manager("p.db"), Sizing::default()).unwrap();
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

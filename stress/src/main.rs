@@ -23,9 +23,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+use litepool::strategy::Sizing;
 use litepool::stress::Run;
 use litepool::stress::{self, Measured, Workload};
-use litepool::{AccessExt, JournalMode, Result, Sizing, SqliteManager, Synchronous, strategies};
+use litepool::{AccessExt, JournalMode, Result, SqliteManager, Synchronous, strategy};
 
 /// Stress-tests SQLite access strategies from many threads and verifies
 /// the result: the tutorial's scenario, then a scaled read/write workload.
@@ -124,7 +125,7 @@ enum Journal {
 }
 
 fn strategy_name(name: &str) -> std::result::Result<String, String> {
-    let names: Vec<_> = strategies::<SqliteManager>().iter().map(|s| s.name).collect();
+    let names: Vec<_> = strategy::all::<SqliteManager>().iter().map(|s| s.name).collect();
     if names.contains(&name) {
         Ok(name.to_owned())
     } else {
@@ -257,7 +258,7 @@ fn run(args: &Args) -> Result<Vec<Row>> {
     let workload = workload(args);
 
     let mut rows = Vec::new();
-    for strategy in strategies::<SqliteManager>() {
+    for strategy in strategy::all::<SqliteManager>() {
         if !args.strategy.is_empty() && !args.strategy.iter().any(|s| s == strategy.name) {
             continue;
         }
@@ -525,7 +526,7 @@ fn take_part(args: &Args, table: &str, part: i64) -> ExitCode {
         });
         let name = args.strategy.first().map(String::as_str);
         let strategy =
-            strategies::<SqliteManager>().into_iter().find(|s| Some(s.name) == name).ok_or_else(|| {
+            strategy::all::<SqliteManager>().into_iter().find(|s| Some(s.name) == name).ok_or_else(|| {
                 litepool::Error::new(litepool::ErrorKind::Config, "--join-run needs one --strategy")
             })?;
         let access =

@@ -9,7 +9,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use litepool::rusqlite::Connection;
-use litepool::{SqliteManager, Strategy, strategies};
+use litepool::strategy::Strategy;
+use litepool::{SqliteManager, strategy};
 
 /// Runs the stress tool with `args`. A run that has not ended after four
 /// minutes (the slowest here takes seconds) is killed and fails its test:
@@ -42,7 +43,7 @@ fn litepool(args: &[&str]) -> Output {
 }
 
 fn listed() -> Vec<Strategy<SqliteManager>> {
-    strategies::<SqliteManager>()
+    strategy::all::<SqliteManager>()
 }
 
 /// The first listed strategy that works in any journal mode, and the first

@@ -9,7 +9,8 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use litepool::{Error, ErrorKind, Manager, Result, Transactional};
+use litepool::strategy::{Manager, Transactional};
+use litepool::{Error, ErrorKind, Result};
 
 /// The hint the wrapper's `explain` adds once `mark_explanations` is called.
 pub const EXPLAINED: &str = "explained by the counting manager";
@@ -199,7 +200,7 @@ impl<M: Manager> Manager for Counting<M> {
 
     // The wrapped manager's queue and timeout: strategies over the wrapper
     // share the file's queue as they would over the manager itself.
-    fn write_queue(&self) -> Option<std::sync::Arc<litepool::WriteQueue>> {
+    fn write_queue(&self) -> Option<std::sync::Arc<litepool::strategy::WriteQueue>> {
         self.inner.write_queue()
     }
 

@@ -25,7 +25,8 @@ use crate::support::model::{
     Arc, Caught, Condvar, EXPECTED_PANIC, Mutex, PLANTED_VAR, PROPERTY_VAR, PlantedSuite, check, pick, thread,
 };
 use litepool::fake::{FakeConnection, FakeDatabase, FakeManager, Fault, SealModel, Statement};
-use litepool::{Access, Error, ErrorKind, GroupCommit, Manager, Result, Transactional};
+use litepool::strategy::{Manager, Transactional};
+use litepool::{Access, Error, ErrorKind, GroupCommit, Result};
 
 /// The batch cap of most models.
 pub const CAP: usize = pick(2, 4);
@@ -65,7 +66,7 @@ impl Batcher for RealBatcher {
     }
     fn open(db: &FakeDatabase, cap: usize, patient: bool) -> RealBatcher {
         let manager = db.manager().with_write_timeout(timeout(patient));
-        RealBatcher(GroupCommit::with_batch_cap(manager, 1, cap).expect("the group opens"))
+        RealBatcher(GroupCommit::builder().readers(1).batch_cap(cap).open(manager).expect("the group opens"))
     }
     fn write(&self, work: Job<'_>) -> Result<()> {
         self.0.write_with(work)
@@ -455,13 +456,13 @@ fn until_queued<B: Batcher>(batcher: &B, n: usize) {
 const SPIN_LIMIT: usize = pick(usize::MAX, 10_000);
 
 /// A writer waiting for the connection is overtaken at most
-/// [`litepool::OVERTAKING_BOUND`] (64) times in a row between batches:
+/// [`litepool::strategy::WriteQueue::OVERTAKING_BOUND`] (64) times in a row between batches:
 /// batches of one write, a writer at the head of the line, and a writer
 /// that comes back 70 times, each time between batches. Shuttle only: 65
 /// overtakes are out of loom's reach, and with fewer the property could not
 /// fail.
 pub fn a_waiting_writer_is_overtaken_at_most_the_bound<B: Batcher>() {
-    const TURNS: usize = litepool::OVERTAKING_BOUND + 6;
+    const TURNS: usize = litepool::strategy::WriteQueue::OVERTAKING_BOUND + 6;
     // The most overtakes of any execution, per call: some schedule must
     // reach the bound (a running writer may overtake up to it), or the run
     // checked less than it says.
@@ -519,11 +520,11 @@ pub fn a_waiting_writer_is_overtaken_at_most_the_bound<B: Batcher>() {
         waiter.expect("spawned in the first write").join().unwrap();
         let order = order.lock().unwrap();
         let overtakes = order.iter().take_while(|w| **w == "returning").count();
-        let bound = litepool::OVERTAKING_BOUND;
+        let bound = litepool::strategy::WriteQueue::OVERTAKING_BOUND;
         assert!(overtakes <= bound, "the waiting writer was overtaken {overtakes} times (bound {bound})");
         seen.fetch_max(overtakes, StdOrdering::SeqCst);
     });
-    let (most, bound) = (most.load(StdOrdering::SeqCst), litepool::OVERTAKING_BOUND);
+    let (most, bound) = (most.load(StdOrdering::SeqCst), litepool::strategy::WriteQueue::OVERTAKING_BOUND);
     if B::OVERTAKES {
         assert_eq!(
             most, bound,

@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use litepool::{Access, AccessExt, Manager, Result, SqliteManager};
+use litepool::strategy::Manager;
+use litepool::{Access, AccessExt, Result, SqliteManager};
 use rusqlite::Connection;
 
 /// A strategy over real SQLite connections, as the strategy list opens it.

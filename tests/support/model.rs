@@ -30,7 +30,8 @@ use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
 use std::time::Instant;
 
 use litepool::fake::{FakeConnection, FakeDatabase, FakeManager, Fault};
-use litepool::{Access, Connections, Result, Sizing, Strategy, Transactional};
+use litepool::strategy::{Connections, Sizing, Strategy, Transactional};
+use litepool::{Access, Result};
 
 #[cfg(shuttle)]
 pub use self::unpoisoned::{Condvar, Mutex};
@@ -115,7 +116,7 @@ pub type Subject = Strategy<FakeManager>;
 
 /// The real strategies, from the one list: no strategy is named here.
 pub fn real_subjects() -> Vec<Subject> {
-    litepool::strategies::<FakeManager>()
+    litepool::strategy::all::<FakeManager>()
 }
 
 /// Whether a subject's connections live in thread-locals that loom drops

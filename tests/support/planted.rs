@@ -13,7 +13,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::support::model::{Condvar, Fake, Mutex, Subject, UnsafeCell};
 use litepool::fake::{FakeConnection, FakeManager};
-use litepool::{Access, Connections, Error, ErrorKind, Manager, Result, Sizing, State, Transactional, Work};
+use litepool::strategy::{Connections, Manager, Sizing, Transactional, Work};
+use litepool::{Access, Error, ErrorKind, Result, State};
 
 /// Claims `Sync` for a value that is not: the tutorial's shared connection.
 pub struct ForceSync<T>(pub T);
@@ -382,8 +383,8 @@ impl PlantedSplit {
             bug,
             writer: ForceSync(manager.connect()?),
             writer_lock: Mutex::new(()),
-            writers: litepool::Pool::builder().max_size(2).build(manager.clone())?,
-            readers: litepool::Pool::builder().max_size(readers).build(manager.read_only()?)?,
+            writers: litepool::Pool::builder().max_size(2).open(manager.clone())?,
+            readers: litepool::Pool::builder().max_size(readers).open(manager.read_only()?)?,
         })
     }
 }

@@ -23,7 +23,8 @@ use crate::support::model::{
     PROPERTY_VAR, PlantedSuite, UnsafeCell, check, pick, thread,
 };
 use litepool::fake::FakeDatabase;
-use litepool::{Error, Result, WriteQueue, Writers};
+use litepool::strategy::{WriteQueue, Writers, writers};
+use litepool::{Error, Result};
 
 /// How many times an arriving writer may overtake the head of the line in
 /// these models.
@@ -82,7 +83,7 @@ impl Line for RealLine {
     const NAME: &'static str = "write-queue";
     fn seat(&self, patient: bool) -> Box<dyn Seat> {
         let timeout = if patient { Duration::from_secs(3600) } else { Duration::ZERO };
-        Box::new(RealSeat(Writers::new(&self.db.manager().with_write_timeout(timeout), "model")))
+        Box::new(RealSeat(writers(&self.db.manager().with_write_timeout(timeout), "model")))
     }
     fn waiting(&self) -> usize {
         self.db.queue().waiting()
