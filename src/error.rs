@@ -8,6 +8,7 @@
 //! where there is one, is the error's [`source`](std::error::Error::source).
 
 use std::fmt;
+use std::path::Path;
 use std::time::Duration;
 
 /// Shorthand for `Result<T, litepool::Error>`.
@@ -193,6 +194,155 @@ impl Error {
             format!(
                 "{what} waited {timeout:?} for {resource} and did not get it: {ahead} writer(s) were ahead \
                  of it in {line}; keep write transactions short or raise the busy timeout"
+            ),
+        )
+    }
+
+    /// A copy for each member of a batch: the same kind and message (the
+    /// source stays with the original).
+    pub(crate) fn copy(&self) -> Error {
+        Error::new(self.kind, self.message.clone())
+    }
+
+    /// A manager or connection type that cannot do what a strategy needs.
+    pub(crate) fn unsupported(what: &str) -> Error {
+        Error::config(what)
+    }
+
+    pub(crate) fn empty_path() -> Error {
+        Error::config("database path is empty; pass a file path such as \"app.db\"")
+    }
+
+    pub(crate) fn path_is_a_directory(path: &Path) -> Error {
+        Error::new(
+            ErrorKind::Open,
+            format!(
+                "cannot open database {:?}: it is a directory; pass the path of a file inside it",
+                path.display()
+            ),
+        )
+    }
+
+    /// SQLite could not open (or read) the database at `path`.
+    pub(crate) fn cannot_open(err: rusqlite::Error, path: &Path) -> Error {
+        Error::from(err).with_context(format!("cannot open database {:?}", path.display()))
+    }
+
+    pub(crate) fn only_read_only(path: &Path) -> Error {
+        Error::new(
+            ErrorKind::ReadOnly,
+            format!(
+                "database {:?} can only be opened read-only (check the file's and its directory's \
+                 permissions); make it writable, or open it with OpenFlags::SQLITE_OPEN_READ_ONLY and \
+                 only read",
+                path.display()
+            ),
+        )
+    }
+
+    pub(crate) fn journal_mode_kept(path: &Path, kept: &str, wanted: &str) -> Error {
+        Error::config(format!(
+            "database {:?} stayed in journal mode {kept:?} when {wanted:?} was asked for; another \
+             process may hold it open in that mode, or it is an in-memory database",
+            path.display()
+        ))
+    }
+
+    /// The manager's `with_init` hook failed with `e`.
+    pub(crate) fn init_failed(e: rusqlite::Error) -> Error {
+        Error::new(
+            ErrorKind::Init,
+            format!("the with_init hook failed on a new connection: {e}; fix the hook"),
+        )
+        .with_source(e)
+    }
+
+    pub(crate) fn read_only_file_not_in_wal(path: &Path, mode: &str) -> Error {
+        Error::config(format!(
+            "SplitPool and GroupCommit need WAL, but {:?} is in journal mode {mode:?} and the manager \
+             opens it read-only, so litepool cannot switch it; switch it to WAL with a read-write \
+             manager first, or read it through a Pool",
+            path.display()
+        ))
+    }
+
+    /// A WAL-only strategy over a manager that `sets` another journal mode.
+    pub(crate) fn needs_wal(path: &Path, sets: &str) -> Error {
+        Error::config(format!(
+            "SplitPool needs WAL, but the manager for {:?} {sets}: in a rollback journal a reader \
+             blocks the writer's commit and the writer blocks new readers; use \
+             journal_mode(JournalMode::Wal), the default",
+            path.display()
+        ))
+    }
+
+    pub(crate) fn zero_max_size() -> Error {
+        Error::config(
+            "max_size must be at least 1, got 0: a pool without connections could never hand one out",
+        )
+    }
+
+    pub(crate) fn min_idle_above_max_size(min_idle: usize, max_size: usize) -> Error {
+        Error::config(format!(
+            "min_idle ({min_idle}) is larger than max_size ({max_size}); lower min_idle or raise max_size"
+        ))
+    }
+
+    pub(crate) fn zero_batch_cap() -> Error {
+        Error::config(
+            "a batch cap of 0 would commit nothing; use 1 for one COMMIT per write, or more to batch",
+        )
+    }
+
+    /// A batched write's work ran a statement the seal refused
+    /// (`SQLITE_AUTH`): what the group strategy refuses, and why.
+    pub(crate) fn refused_in_batch(e: Error) -> Error {
+        Error::new(
+            ErrorKind::Sql,
+            format!(
+                "{e}: the group strategy refuses BEGIN, COMMIT and ROLLBACK inside a batched write, and \
+                 RELEASE or ROLLBACK TO of any savepoint the write did not open itself, because other \
+                 callers' rows share its transaction; return an error to undo this write instead"
+            ),
+        )
+    }
+
+    /// A batched write failed (`first`), and undoing it alone failed too.
+    pub(crate) fn undo_in_batch_failed(first: Error, undo: &Error) -> Error {
+        Error::new(
+            first.kind,
+            format!(
+                "{first}; undoing this write alone failed too ({undo}), so its whole batch was rolled back"
+            ),
+        )
+    }
+
+    /// What every member of a batch hears when the batch's transaction
+    /// was rolled back before its `COMMIT`, because of `why`.
+    pub(crate) fn batch_rolled_back(why: &str) -> Error {
+        Error::new(
+            ErrorKind::Aborted,
+            format!(
+                "this write was not applied: the transaction it was batched in with other writes was \
+                 rolled back before it committed, because of another write in the batch ({why}); \
+                 retrying it is safe"
+            ),
+        )
+    }
+
+    /// What every member of a batch hears when its `COMMIT` failed.
+    pub(crate) fn batch_commit_failed(e: &Error) -> Error {
+        Error::new(e.kind, format!("the COMMIT of this write's batch failed, so it was not applied: {e}"))
+    }
+
+    /// A member of batch `number` found the batch ended without its outcome.
+    pub(crate) fn outcome_lost(number: u64) -> Error {
+        Error::new(
+            ErrorKind::Internal,
+            format!(
+                "group commit lost the outcome of batch {number}, which this write joined: whether it \
+                 committed is unknown, so look for its rows before retrying it. This is a bug in \
+                 litepool; please report it"
             ),
         )
     }

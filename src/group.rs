@@ -62,7 +62,7 @@
 //! is handed the connection as it gives up takes it. Results are
 //! kept per batch number, because a member may wake only after later batches
 //! have closed; a member that finds its batch ended and no outcome fails
-//! with [`ErrorKind::Internal`] rather than wait for ever. The whole batch
+//! with [`ErrorKind::Internal`](crate::ErrorKind::Internal) rather than wait for ever. The whole batch
 //! takes one turn in the file's write queue.
 //!
 //! Reads go to a pool of read-only connections, as in [`SplitPool`]; WAL is
@@ -78,7 +78,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::time::{Duration, Instant};
 
 use crate::access::{Access, Reuse, State, Work, check_return, connect, prepare, resume_panic, writers};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::manager::{Manager, Transactional};
 use crate::pool::Pool;
 use crate::strategy::{Connections, Strategy};
@@ -161,7 +161,7 @@ struct Batch {
 struct Outcome {
     batch: u64,
     /// `None`: committed.
-    failure: Option<(ErrorKind, String)>,
+    failure: Option<Error>,
     /// Members that have not yet collected it.
     uncollected: usize,
 }
@@ -353,10 +353,7 @@ impl<M: Manager> GroupCommit<M> {
             // The caller's rows cannot be told from the others' any more:
             // the batch is lost, and the caller learns why.
             Err(e) => Done::Lost(match failure {
-                Failure::Error(first) => Failure::Error(Error::new(
-                    first.kind(),
-                    format!("{first}; undoing this write alone failed too ({e}), so its whole batch was rolled back"),
-                )),
+                Failure::Error(first) => Failure::Error(Error::undo_in_batch_failed(first, &e)),
                 panic => panic,
             }),
         }
@@ -366,14 +363,7 @@ impl<M: Manager> GroupCommit<M> {
     fn explain_work_error(&self, e: Error) -> Error {
         const SQLITE_AUTH: i32 = 23;
         if e.extended_code() == Some(SQLITE_AUTH) {
-            return Error::new(
-                ErrorKind::Sql,
-                format!(
-                    "{e}: the group strategy refuses BEGIN, COMMIT and ROLLBACK inside a batched write, \
-                     and RELEASE or ROLLBACK TO of any savepoint the write did not open itself, because \
-                     other callers' rows share its transaction; return an error to undo this write instead"
-                ),
-            );
+            return Error::refused_in_batch(e);
         }
         self.manager.explain(e)
     }
@@ -467,22 +457,12 @@ impl<M: Manager> GroupCommit<M> {
         drop(group);
         let mut commit_took = None;
         let failure = match lost {
-            Some(why) => Some((
-                ErrorKind::Aborted,
-                format!(
-                    "this write was not applied: the transaction it was batched in with other writes \
-                     was rolled back before it committed, because of another write in the batch ({why}); \
-                     retrying it is safe"
-                ),
-            )),
+            Some(why) => Some(Error::batch_rolled_back(&why)),
             None => {
                 let started = Instant::now();
                 let committed = conn.commit();
                 commit_took = Some(started.elapsed());
-                committed.err().map(|e| {
-                    let e = self.manager.explain(e);
-                    (e.kind(), format!("the COMMIT of this write's batch failed, so it was not applied: {e}"))
-                })
+                committed.err().map(|e| Error::batch_commit_failed(&self.manager.explain(e)))
             }
         };
         if failure.is_some() && conn.in_transaction() {
@@ -498,7 +478,11 @@ impl<M: Manager> GroupCommit<M> {
             group.commit_cost = average(group.commit_cost, took);
         }
         if others > 0 {
-            group.outcomes.push_back(Outcome { batch: open.number, failure: failure.clone(), uncollected: others });
+            group.outcomes.push_back(Outcome {
+                batch: open.number,
+                failure: failure.as_ref().map(Error::copy),
+                uncollected: others,
+            });
         }
         group.ended = open.number + 1;
         Self::hand_on(&mut group, if kept { Some(conn) } else { None });
@@ -512,7 +496,7 @@ impl<M: Manager> GroupCommit<M> {
                 if let Some(panic) = panic {
                     resume_panic(panic);
                 }
-                failure.map_or(Ok(()), |(kind, message)| Err(Error::new(kind, message)))
+                failure.map_or(Ok(()), Err)
             }
         }
     }
@@ -534,31 +518,21 @@ impl<M: Manager> GroupCommit<M> {
     /// outcome; the models check that no wake-up is lost. Should one be,
     /// the member looks again every [`OUTCOME_RECHECK`](Self::OUTCOME_RECHECK)
     /// rather than wait for ever, and a member whose batch has ended
-    /// without its outcome fails at once with [`ErrorKind::Internal`]
+    /// without its outcome fails at once with [`ErrorKind::Internal`](crate::ErrorKind::Internal)
     /// instead of hanging.
     fn outcome_of(&self, mut group: MutexGuard<'_, Group<M::Connection>>, number: u64) -> Result<()> {
         loop {
             if let Some(at) = group.outcomes.iter().position(|o| o.batch == number) {
                 let outcome = &mut group.outcomes[at];
                 outcome.uncollected -= 1;
-                let failure = outcome.failure.clone();
+                let failure = outcome.failure.as_ref().map(Error::copy);
                 if outcome.uncollected == 0 {
                     group.outcomes.remove(at);
                 }
-                return match failure {
-                    None => Ok(()),
-                    Some((kind, message)) => Err(Error::new(kind, message)),
-                };
+                return failure.map_or(Ok(()), Err);
             }
             if group.ended > number {
-                return Err(Error::new(
-                    ErrorKind::Internal,
-                    format!(
-                        "group commit lost the outcome of batch {number}, which this write joined: whether \
-                         it committed is unknown, so look for its rows before retrying it. This is a bug in \
-                         litepool; please report it"
-                    ),
-                ));
+                return Err(Error::outcome_lost(number));
             }
             (group, _) = self.settled.wait_until(group, Instant::now() + Self::OUTCOME_RECHECK);
         }
@@ -591,9 +565,7 @@ impl<M: Manager> GroupCommitBuilder<M> {
     /// included), then the pool of readers.
     pub fn open(self, manager: M) -> Result<GroupCommit<M>> {
         if self.batch_cap == 0 {
-            return Err(Error::config(
-                "a batch cap of 0 would commit nothing; use 1 for one COMMIT per write, or more to batch",
-            ));
+            return Err(Error::zero_batch_cap());
         }
         let reader_manager = manager.read_only()?;
         // The writer first: preparing creates the file the readers open.

@@ -12,7 +12,7 @@
 //! | [`GroupCommit`] | one writer whose callers' writes share a `COMMIT`, each in its own savepoint; read-only readers (WAL) | `src/group.rs` |
 //!
 //! Every strategy's write path first takes its turn in the database file's
-//! [`WriteQueue`] (one per file per process, so writers take turns in
+//! [`WriteQueue`](strategy::WriteQueue) (one per file per process, so writers take turns in
 //! arrival order instead of polling in SQLite's busy handler), then runs in
 //! `BEGIN IMMEDIATE`; none ever hands a thread a connection in the middle of
 //! someone else's transaction.

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::sync::UnmodeledArc;
 use crate::write_queue::WriteQueue;
 
@@ -77,7 +77,7 @@ pub trait Transactional: Send + 'static {
 pub const MEMBER_SAVEPOINT: &str = "litepool_group_member_5f2c";
 
 fn no_savepoints() -> Error {
-    Error::config("this connection type has no savepoints, which the group strategy (GroupCommit) needs")
+    Error::unsupported("this connection type has no savepoints, which the group strategy (GroupCommit) needs")
 }
 
 /// Opens, checks and resets the connections of one database.
@@ -113,7 +113,7 @@ pub trait Manager: Send + Sync + 'static {
     where
         Self: Sized,
     {
-        Err(Error::config("this manager cannot open read-only connections, which SplitPool needs"))
+        Err(Error::unsupported("this manager cannot open read-only connections, which SplitPool needs"))
     }
 
     /// The write queue this manager's writers take turns in, shared by
@@ -128,7 +128,7 @@ pub trait Manager: Send + Sync + 'static {
     }
 
     /// How long a writer waits for its turn in the write queue before it
-    /// fails with [`ErrorKind::Busy`] (default 5 s, SQLite's busy timeout in
+    /// fails with [`ErrorKind::Busy`](crate::ErrorKind::Busy) (default 5 s, SQLite's busy timeout in
     /// rusqlite).
     fn write_timeout(&self) -> Duration {
         Duration::from_secs(5)
@@ -314,7 +314,7 @@ impl SqliteManager {
     }
 
     /// How long SQLite waits for another connection's lock before a
-    /// statement fails with [`ErrorKind::Busy`]. Zero means: fail at once.
+    /// statement fails with [`ErrorKind::Busy`](crate::ErrorKind::Busy). Zero means: fail at once.
     pub fn busy_timeout(mut self, timeout: Duration) -> SqliteManager {
         self.busy_timeout = timeout;
         self
@@ -346,7 +346,7 @@ impl SqliteManager {
     }
 
     /// Runs `init` on every new connection, after litepool's own setup. If
-    /// it fails, opening the connection fails with [`ErrorKind::Init`].
+    /// it fails, opening the connection fails with [`ErrorKind::Init`](crate::ErrorKind::Init).
     pub fn with_init<F>(mut self, init: F) -> SqliteManager
     where
         F: Fn(&Connection) -> rusqlite::Result<()> + Send + Sync + 'static,
@@ -389,7 +389,7 @@ impl SqliteManager {
     }
 
     fn open_error(&self, err: rusqlite::Error) -> Error {
-        Error::from(err).with_context(format!("cannot open database {:?}", self.path.display()))
+        Error::cannot_open(err, &self.path)
     }
 }
 
@@ -399,32 +399,19 @@ impl Manager for SqliteManager {
     /// Validates the path, checks that the file is a database that can be
     /// written (unless opened read-only), and sets the journal mode once.
     fn prepare(&self) -> Result<()> {
-        let path = self.path.display();
         if self.path.as_os_str().is_empty() {
-            return Err(Error::config("database path is empty; pass a file path such as \"app.db\""));
+            return Err(Error::empty_path());
         }
         if self.path.is_dir() {
-            return Err(Error::new(
-                ErrorKind::Open,
-                format!(
-                    "cannot open database {path:?}: it is a directory; pass the path of a file inside it"
-                ),
-            ));
+            return Err(Error::path_is_a_directory(&self.path));
         }
         let conn = self.open()?;
         // Reading the schema makes SQLite read page 1: a file that is not a
         // database fails here, at build time, rather than at first use.
         conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
-            .map_err(|e| Error::from(e).with_context(format!("cannot open database {path:?}")))?;
+            .map_err(|e| Error::cannot_open(e, &self.path))?;
         if !self.opens_read_only() && conn.is_readonly(rusqlite::MAIN_DB)? {
-            return Err(Error::new(
-                ErrorKind::ReadOnly,
-                format!(
-                    "database {path:?} can only be opened read-only (check the file's and its \
-                     directory's permissions); make it writable, or open it with \
-                     OpenFlags::SQLITE_OPEN_READ_ONLY and only read"
-                ),
-            ));
+            return Err(Error::only_read_only(&self.path));
         }
         if self.opens_read_only() {
             return Ok(());
@@ -436,11 +423,7 @@ impl Manager for SqliteManager {
         if !current.eq_ignore_ascii_case(wanted) {
             let set: String = conn.query_row(&format!("PRAGMA journal_mode = {wanted}"), [], |r| r.get(0))?;
             if !set.eq_ignore_ascii_case(wanted) {
-                return Err(Error::config(format!(
-                    "database {path:?} stayed in journal mode {set:?} when {wanted:?} was asked \
-                     for; another process may hold it open in that mode, or it is an in-memory \
-                     database"
-                )));
+                return Err(Error::journal_mode_kept(&self.path, &set, wanted));
             }
         }
         Ok(())
@@ -454,13 +437,7 @@ impl Manager for SqliteManager {
             if self.foreign_keys { "ON" } else { "OFF" }
         ))?;
         if let Some(init) = &self.init {
-            init(&conn).map_err(|e| {
-                Error::new(
-                    ErrorKind::Init,
-                    format!("the with_init hook failed on a new connection: {e}; fix the hook"),
-                )
-                .with_source(e)
-            })?;
+            init(&conn).map_err(|e| Error::init_failed(e))?;
         }
         Ok(conn)
     }
@@ -480,25 +457,15 @@ impl Manager for SqliteManager {
             let mode: String =
                 conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(|e| self.open_error(e))?;
             if !mode.eq_ignore_ascii_case("wal") {
-                return Err(Error::config(format!(
-                    "SplitPool and GroupCommit need WAL, but {:?} is in journal mode {mode:?} and the \
-                     manager opens it read-only, so litepool cannot switch it; switch it to WAL with a \
-                     read-write manager first, or read it through a Pool",
-                    self.path.display()
-                )));
+                return Err(Error::read_only_file_not_in_wal(&self.path, &mode));
             }
         }
         if self.journal_mode != Some(JournalMode::Wal) {
-            return Err(Error::config(format!(
-                "SplitPool needs WAL, but the manager for {:?} {}: in a rollback journal a reader \
-                 blocks the writer's commit and the writer blocks new readers; use \
-                 journal_mode(JournalMode::Wal), the default",
-                self.path.display(),
-                match self.journal_mode {
-                    Some(mode) => format!("sets journal mode {mode:?}"),
-                    None => "keeps the database's own journal mode".to_owned(),
-                }
-            )));
+            let sets = match self.journal_mode {
+                Some(mode) => format!("sets journal mode {mode:?}"),
+                None => "keeps the database's own journal mode".to_owned(),
+            };
+            return Err(Error::needs_wal(&self.path, &sets));
         }
         let mut readers = self.clone();
         readers.flags = (self.flags - OpenFlags::SQLITE_OPEN_READ_WRITE - OpenFlags::SQLITE_OPEN_CREATE)

@@ -123,16 +123,10 @@ impl<M: Manager> PoolBuilder<M> {
     /// connections and returns the pool.
     pub fn open(self, manager: M) -> Result<Pool<M>> {
         if self.max_size == 0 {
-            return Err(Error::config(
-                "max_size must be at least 1, got 0: a pool without connections \
-                 could never hand one out",
-            ));
+            return Err(Error::zero_max_size());
         }
         if self.min_idle > self.max_size {
-            return Err(Error::config(format!(
-                "min_idle ({}) is larger than max_size ({}); lower min_idle or raise max_size",
-                self.min_idle, self.max_size
-            )));
+            return Err(Error::min_idle_above_max_size(self.min_idle, self.max_size));
         }
         prepare(&manager)?;
         let idle = (0..self.min_idle).map(|_| connect(&manager)).collect::<Result<Vec<_>>>()?;

@@ -38,7 +38,7 @@ use crate::line::{Line, Refusal};
 use crate::sync::{AtomicBool, Mutex, Ordering, UnmodeledArc, UnmodeledMutex, UnmodeledWeak};
 
 /// The line of writers of one database file. Strategies share it through
-/// [`Manager::write_queue`](crate::Manager::write_queue) and wait in it
+/// [`Manager::write_queue`](crate::strategy::Manager::write_queue) and wait in it
 /// through [`Writers`].
 pub struct WriteQueue {
     line: Mutex<Line>,
