@@ -1,8 +1,9 @@
 //! litepool: multi-threaded SQLite access whose patterns are model-checked,
 //! property-tested against real database files, and measured.
 //!
-//! Five strategies, one interface ([`Access`]):
+//! The strategies, all behind one interface ([`Access`]):
 //!
+//! <!-- strategy-table:start -->
 //! | strategy | what it is | where |
 //! |---|---|---|
 //! | [`PerThread`] | one connection per thread, opened on first use | `src/per_thread.rs` |
@@ -10,14 +11,21 @@
 //! | [`Locked`] | one connection behind a mutex | `src/locked.rs` |
 //! | [`SplitPool`] | one writer behind a mutex, a pool of read-only readers (WAL) | `src/split.rs` |
 //! | [`GroupCommit`] | one writer whose callers' writes share a `COMMIT`, each in its own savepoint; read-only readers (WAL) | `src/group.rs` |
+//! <!-- strategy-table:end -->
 //!
 //! Every strategy's write path first takes its turn in the database file's
-//! [`WriteQueue`](strategy::WriteQueue) (one per file per process, so writers take turns in
-//! arrival order instead of polling in SQLite's busy handler), then runs in
-//! `BEGIN IMMEDIATE`; none ever hands a thread a connection in the middle of
-//! someone else's transaction.
-//! All locking goes through `src/sync.rs`, which is `parking_lot` normally and
-//! `loom` under `RUSTFLAGS="--cfg loom"`; see `ARCHITECTURE.md`.
+//! [`WriteQueue`](strategy::WriteQueue) (one per file per process, so
+//! writers take turns in arrival order instead of polling in SQLite's busy
+//! handler), then runs in `BEGIN IMMEDIATE`; none ever hands a thread a
+//! connection in the middle of someone else's transaction. All locking goes
+//! through `src/sync.rs`, which is `parking_lot` normally, `loom` under
+//! `RUSTFLAGS="--cfg loom"` and `shuttle` under `--cfg shuttle`; see
+//! `ARCHITECTURE.md`.
+//!
+//! The crate root holds what an application uses: the strategies,
+//! [`Access`] and [`AccessExt`], [`SqliteManager`] and its settings,
+//! [`State`], and the errors. What a strategy author needs is in
+//! [`strategy`], with a guide to writing one.
 //!
 //! ```
 //! use litepool::{AccessExt, Pool, SqliteManager};

@@ -437,7 +437,7 @@ impl Manager for SqliteManager {
             if self.foreign_keys { "ON" } else { "OFF" }
         ))?;
         if let Some(init) = &self.init {
-            init(&conn).map_err(|e| Error::init_failed(e))?;
+            init(&conn).map_err(Error::init_failed)?;
         }
         Ok(conn)
     }

@@ -1,6 +1,7 @@
 //! Checks of the repository itself, in the manner of rust-analyzer's
 //! `tidy.rs`: the rules ARCHITECTURE.md states, enforced.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -153,4 +154,140 @@ fn every_model_property_runs_against_the_strategy_list() {
         "-> Vec<Subject> {\n    litepool::strategy::all::<FakeManager>()",
         "real_subjects must be the list itself"
     );
+}
+
+fn read(path: &str) -> String {
+    fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
+}
+
+/// The strategy types of `strategy_list!` in `src/lib.rs`.
+fn strategy_list() -> BTreeSet<String> {
+    let lib = read("src/lib.rs");
+    let start = lib.find("\nstrategy_list! {").expect("strategy_list! in src/lib.rs");
+    let body = &lib[start..start + lib[start..].find("\n}").expect("the end of strategy_list!")];
+    let types: BTreeSet<String> = body
+        .lines()
+        .filter_map(|l| l.trim().strip_suffix(',')?.split("::").nth(1))
+        .map(str::to_owned)
+        .collect();
+    assert!(types.len() >= 5, "strategy_list! was not parsed: {types:?}");
+    types
+}
+
+/// The strategy types a document's table between `<!-- strategy-table:start
+/// -->` and its end lists: the first cell of each row, a type name in
+/// backticks (a link in brackets too).
+fn listed_in(doc: &str) -> Result<BTreeSet<String>, String> {
+    let start = doc.find("<!-- strategy-table:start -->").ok_or("no <!-- strategy-table:start --> marker")?;
+    let end =
+        doc[start..].find("<!-- strategy-table:end -->").ok_or("no <!-- strategy-table:end --> marker")?;
+    let rows = doc[start..start + end].lines().map(|l| l.trim_start_matches("//!").trim());
+    let cells = rows.filter(|l| l.starts_with('|') && !l.starts_with("|---")).skip(1);
+    cells
+        .map(|row| {
+            let first = row.split('|').nth(1).unwrap_or_default().trim();
+            let name = first.trim_matches(|c| c == '[' || c == ']' || c == '`');
+            match name.chars().all(|c| c.is_ascii_alphanumeric()) && !name.is_empty() {
+                true => Ok(name.to_owned()),
+                false => Err(format!("cannot read a strategy name from the row {row:?}")),
+            }
+        })
+        .collect()
+}
+
+/// Checks each document's strategy table against the list.
+fn check_strategy_tables(listed: &BTreeSet<String>, docs: &[(&str, String)]) -> Result<(), String> {
+    for (name, text) in docs {
+        let named = listed_in(text).map_err(|e| format!("{name}: {e}"))?;
+        if &named != listed {
+            let missing: Vec<_> = listed.difference(&named).collect();
+            let extra: Vec<_> = named.difference(listed).collect();
+            return Err(format!(
+                "{name}'s strategy table does not match strategy_list! in src/lib.rs: missing {missing:?}, \
+                 not in the list {extra:?}; add or remove the row"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn strategy_docs() -> Vec<(&'static str, String)> {
+    ["README.md", "src/lib.rs", "ARCHITECTURE.md"].map(|doc| (doc, read(doc))).into()
+}
+
+/// The README, the crate docs and ARCHITECTURE.md each list exactly the
+/// strategies of `strategy_list!`: a strategy added to the list (or only to
+/// one document) fails here until all three name it.
+#[test]
+fn the_docs_list_exactly_the_listed_strategies() {
+    check_strategy_tables(&strategy_list(), &strategy_docs()).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The check above has teeth: a row added to one document only, or one
+/// removed, fails it, and so does a name in the list that no document has.
+#[test]
+fn a_strategy_named_in_one_list_only_fails_the_check() {
+    let listed = strategy_list();
+    let docs = strategy_docs();
+    for (at, (doc, text)) in docs.iter().enumerate() {
+        let row =
+            text.lines().find(|l| l.contains("| `Pool`") || l.contains("| [`Pool`]")).expect("a Pool row");
+        let mut changed = docs.clone();
+        changed[at].1 = text.replacen(row, &format!("{row}\n{}", row.replacen("Pool", "Extra", 1)), 1);
+        assert!(
+            check_strategy_tables(&listed, &changed).is_err(),
+            "a row added to {doc} only went unnoticed"
+        );
+        changed[at].1 = text.replacen(&format!("{row}\n"), "", 1);
+        assert!(check_strategy_tables(&listed, &changed).is_err(), "a row removed from {doc} went unnoticed");
+    }
+    let mut more = listed.clone();
+    more.insert("Extra".to_owned());
+    assert!(check_strategy_tables(&more, &docs).is_err(), "a strategy no document lists went unnoticed");
+}
+
+/// The files of `src/` import each other without a circle, so they stack
+/// in floors (the sync shim and the errors at the bottom, the strategies on
+/// top) with every arrow pointing down. The crate root, which declares and
+/// re-exports everything, is not a floor.
+#[test]
+fn source_files_import_each_other_without_a_circle() {
+    let files = rust_files("src");
+    let module = |p: &Path| p.file_stem().unwrap().to_string_lossy().into_owned();
+    let modules: BTreeSet<String> = files.iter().map(|p| module(p)).filter(|m| m != "lib").collect();
+    let mut imports: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for path in files.iter().filter(|p| module(p) != "lib") {
+        let code: String = fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let used = modules.iter().filter(|m| **m != module(path) && code.contains(&format!("crate::{m}::")));
+        imports.insert(module(path), used.cloned().collect());
+    }
+    // Depth-first search for a back edge.
+    fn visit(
+        m: &str,
+        imports: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) {
+        if let Some(at) = path.iter().position(|p| p == m) {
+            panic!("an import circle in src/: {} -> {m}", path[at..].join(" -> "));
+        }
+        if done.contains(m) {
+            return;
+        }
+        path.push(m.to_owned());
+        for next in &imports[m] {
+            visit(next, imports, path, done);
+        }
+        path.pop();
+        done.insert(m.to_owned());
+    }
+    let mut done = BTreeSet::new();
+    for m in imports.keys() {
+        visit(m, &imports, &mut Vec::new(), &mut done);
+    }
 }
