@@ -6,8 +6,9 @@
 //!     cargo test --release --test loom_group
 //! ```
 //!
-//! The properties, the planted bugs and this suite are written once, in
-//! `tests/support/group.rs`; the `///` line of each property states it.
+//! The properties and this suite are declared once, in
+//! `tests/support/group.rs` (the planted bugs in `planted_group.rs`); the
+//! `///` line of each property states it.
 //! `shuttle_group.rs` runs the same suite under shuttle, with more
 //! threads. The group strategy is in the strategy list too, so the
 //! strategies' own models (`loom_strategies.rs`) run against it as well.

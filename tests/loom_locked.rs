@@ -16,7 +16,8 @@ use litepool::fake::FakeDatabase;
 use litepool::strategy::Transactional;
 use loom::sync::Arc;
 use loom::thread;
-use support::model::{EXPECTED_PANIC, assert_caught, check};
+use support::checker::{EXPECTED_PANIC, check};
+use support::runner::assert_caught;
 
 /// Two threads each doing begin/insert/insert/commit by hand through `with`
 /// never mix their transactions.
@@ -94,5 +95,5 @@ fn the_tutorials_shared_connection_is_caught() {
 #[test]
 #[ignore = "run by the planted_* tests in a child process"]
 fn planted_child() {
-    support::planted::run_planted_child();
+    support::runner::run_planted_child();
 }

@@ -6,20 +6,20 @@
 //!     cargo test --release --test loom_pool
 //! ```
 //!
-//! Each property is written once, in `tests/support/model.rs`; these tests
+//! Each property is written once, in `tests/support/properties.rs`; these tests
 //! run it against a subject. The `///` line of each property states it.
 #![cfg(loom)]
 
 mod support;
 
-use support::model::assert_caught;
 use support::planted::subject;
+use support::runner::assert_caught;
 
 /// The fixed-slot pool the planted bugs are made from passes every property
 /// when no bug is planted: the models fail on the bugs, not on the design.
 #[test]
 fn a_correct_slot_pool_passes_every_property() {
-    support::model::all_properties(&subject("slot-pool"));
+    support::runner::all_properties(&subject("slot-pool"));
 }
 
 /// Claiming a slot in a second critical section hands one connection to two
@@ -78,7 +78,7 @@ fn planted_claim_before_closed_check_is_caught() {
 /// Keeping a connection whose manager reported it broken hands it on.
 #[test]
 fn planted_keep_broken_connection_is_caught() {
-    let model = support::model::assert_caught_by(
+    let model = support::runner::assert_caught_by(
         "planted_child",
         "keep-broken-connection",
         Some("survives_a_broken_connection"),
@@ -151,7 +151,7 @@ fn every_property_fails_on_a_planted_bug() {
         ),
     ];
     for (property, bug, expected) in teeth {
-        let model = support::model::assert_caught_by("planted_child", bug, Some(property), expected);
+        let model = support::runner::assert_caught_by("planted_child", bug, Some(property), expected);
         assert!(model.ends_with(property), "{bug} was caught by {model}, not {property}");
     }
 }
@@ -161,5 +161,5 @@ fn every_property_fails_on_a_planted_bug() {
 #[test]
 #[ignore = "run by the planted_* tests in a child process"]
 fn planted_child() {
-    support::planted::run_planted_child();
+    support::runner::run_planted_child();
 }

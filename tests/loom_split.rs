@@ -9,7 +9,7 @@
 
 mod support;
 
-use support::model::{assert_caught, assert_caught_by};
+use support::runner::{assert_caught, assert_caught_by};
 
 /// A read served from the writer, without its lock, races the write's open
 /// transaction: caught.
@@ -44,5 +44,5 @@ fn planted_second_writer_is_caught() {
 #[test]
 #[ignore = "run by the planted_* tests in a child process"]
 fn planted_child() {
-    support::planted::run_planted_child();
+    support::runner::run_planted_child();
 }

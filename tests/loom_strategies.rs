@@ -10,11 +10,11 @@
 //!
 //! and add `LITEPOOL_LOOM_STRATEGY=<name>` to check one strategy alone.
 //! Each property, and this suite, is written once, in
-//! `tests/support/model.rs`; the `///` line of each property states it.
+//! `tests/support/properties.rs`; the `///` line of each property states it.
 //! `shuttle_strategies.rs` runs the same suite under shuttle, with 4 to 16
 //! threads.
 #![cfg(loom)]
 
 mod support;
 
-support::model::strategy_suite!();
+support::properties::strategy_suite!();

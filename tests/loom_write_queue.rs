@@ -6,8 +6,9 @@
 //!     cargo test --release --test loom_write_queue
 //! ```
 //!
-//! The properties, the planted bugs and this suite are written once, in
-//! `tests/support/queue.rs`; the `///` line of each property states it.
+//! The properties and this suite are declared once, in
+//! `tests/support/queue.rs` (the planted bugs in `planted_queue.rs`); the
+//! `///` line of each property states it.
 //! `shuttle_write_queue.rs` runs the same suite under shuttle, with more
 //! writers. The strategies' own models
 //! (`loom_strategies.rs`) run through the queue too, since every write path

@@ -13,9 +13,9 @@
 //! `LITEPOOL_SHUTTLE_ITERATIONS`, `LITEPOOL_SHUTTLE_SEED` and
 //! `LITEPOOL_SHUTTLE_SCHEDULER` set the budget, the seed and the one
 //! scheduler to run (a failure prints the three that replay it). The suite
-//! is written once, in `tests/support/model.rs`.
+//! is written once, in `tests/support/properties.rs`.
 #![cfg(shuttle)]
 
 mod support;
 
-support::model::strategy_suite!();
+support::properties::strategy_suite!();

@@ -111,51 +111,6 @@ fn no_test_names_a_strategy_by_hand() {
     }
 }
 
-/// Every property the model harness defines (`pub fn <name>(subject:
-/// &Subject)` in `tests/support/model.rs`) is in `PROPERTIES` and has a test
-/// in its `strategy_suite!`, which `tests/loom_strategies.rs` and
-/// `tests/shuttle_strategies.rs` expand and which runs it against every
-/// listed strategy: a strategy in the list cannot go without models, and a
-/// property cannot be written and never run.
-#[test]
-fn every_model_property_runs_against_the_strategy_list() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let harness = fs::read_to_string(root.join("tests/support/model.rs")).unwrap();
-    for checker in ["loom", "shuttle"] {
-        let file = root.join(format!("tests/{checker}_strategies.rs"));
-        let text = fs::read_to_string(&file).unwrap();
-        assert!(
-            text.contains("support::model::strategy_suite!();"),
-            "{} runs no strategy suite",
-            file.display()
-        );
-    }
-    let suite = harness.split("macro_rules! strategy_suite").nth(1).expect("strategy_suite! in the harness");
-    let written_out = harness
-        .lines()
-        .filter_map(|l| l.strip_prefix("pub fn ")?.strip_suffix("(subject: &Subject) {"))
-        .filter(|name| *name != "all_properties");
-    // The fault properties come from `survives! { name: Fault, ... }`.
-    let faults = harness.split("\nsurvives! {\n").nth(1).expect("the survives! block");
-    let faults =
-        faults[..faults.find("\n}").unwrap()].lines().filter_map(|l| Some(l.trim().split_once(':')?.0));
-    let properties: Vec<&str> = written_out.chain(faults).collect();
-    assert!(properties.len() > 20, "found only {properties:?}");
-    let table = harness.split("pub const PROPERTIES").nth(1).expect("PROPERTIES in the harness");
-    let table = &table[..table.find("\n];").expect("end of PROPERTIES")];
-    for property in properties {
-        assert!(table.contains(&format!("\"{property}\",")), "{property} is not in PROPERTIES");
-        assert!(suite.contains(&format!("    {property},\n")), "{property} has no test in strategy_suite!");
-    }
-    let subjects = harness.split("pub fn real_subjects()").nth(1).expect("real_subjects in the harness");
-    let body = &subjects[..subjects.find("\n}\n").expect("end of real_subjects")];
-    assert_eq!(
-        body.trim(),
-        "-> Vec<Subject> {\n    litepool::strategy::all::<FakeManager>()",
-        "real_subjects must be the list itself"
-    );
-}
-
 fn read(path: &str) -> String {
     fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
 }

@@ -190,13 +190,27 @@ pub fn item_ids(path: &Path) -> Vec<i64> {
 }
 
 #[cfg(any(loom, shuttle))]
-pub mod group;
+pub mod batcher;
 #[cfg(any(loom, shuttle))]
-pub mod model;
+pub mod checker;
+#[cfg(any(loom, shuttle))]
+pub mod faults;
+#[cfg(any(loom, shuttle))]
+pub mod group;
 #[cfg(any(loom, shuttle))]
 pub mod planted;
 #[cfg(any(loom, shuttle))]
+pub mod planted_group;
+#[cfg(any(loom, shuttle))]
+pub mod planted_line;
+#[cfg(any(loom, shuttle))]
+pub mod planted_queue;
+#[cfg(any(loom, shuttle))]
+pub mod properties;
+#[cfg(any(loom, shuttle))]
 pub mod queue;
+#[cfg(any(loom, shuttle))]
+pub mod runner;
 
 pub mod counting;
 

@@ -11,7 +11,8 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-use crate::support::model::{Condvar, Fake, Mutex, Subject, UnsafeCell};
+use crate::support::checker::{Condvar, Mutex, UnsafeCell};
+use crate::support::runner::{Fake, Subject};
 use litepool::fake::{FakeConnection, FakeManager};
 use litepool::strategy::{Connections, Manager, Sizing, Transactional, Work};
 use litepool::{Access, Error, ErrorKind, Result, State};
@@ -478,38 +479,9 @@ pub fn planted_subjects() -> Vec<Subject> {
 
 /// The subject named `name`, real or planted.
 pub fn subject(name: &str) -> Subject {
-    crate::support::model::real_subjects()
+    crate::support::runner::real_subjects()
         .into_iter()
         .chain(planted_subjects())
         .find(|s| s.name == name)
         .unwrap_or_else(|| panic!("no loom subject named {name:?}"))
-}
-
-/// The tutorial's unsafe example, done by force: one connection shared by
-/// two threads with no lock at all.
-pub fn tutorial_shared_connection() {
-    crate::support::model::check("tutorial::shared_connection_without_a_lock", 2, || {
-        let db = litepool::fake::FakeDatabase::new();
-        let shared = crate::support::model::Arc::new(ForceSync(db.manager().connect().unwrap()));
-        let other = {
-            let shared = shared.clone();
-            crate::support::model::thread::spawn(move || shared.0.insert())
-        };
-        shared.0.insert().unwrap();
-        other.join().unwrap().unwrap();
-    });
-}
-
-/// Runs what the child process was asked for in `LITEPOOL_PLANTED`.
-pub fn run_planted_child() {
-    use crate::support::model::{PLANTED_VAR, PROPERTY_VAR, all_properties, property};
-    let name = std::env::var(PLANTED_VAR)
-        .expect("run by the planted_* tests in a child process, with LITEPOOL_PLANTED set");
-    if name == "tutorial-shared-connection" {
-        tutorial_shared_connection();
-    } else if let Ok(only) = std::env::var(PROPERTY_VAR) {
-        property(&only)(&subject(&name));
-    } else {
-        all_properties(&subject(&name));
-    }
 }
