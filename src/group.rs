@@ -68,10 +68,16 @@
 //! Reads go to a pool of read-only connections, as in [`SplitPool`]; WAL is
 //! required for the same reason.
 //!
+//! The file keeps the strategy and its batches; `group/member.rs` runs one
+//! caller's work in a batch (savepoint, seal, undo), `group/outcomes.rs`
+//! keeps what each batch came to until its members have heard it.
+//!
 //! [`SplitPool`]: crate::SplitPool
-//! [`Transactional::seal`]: crate::Transactional::seal
+//! [`Transactional::seal`]: crate::strategy::Transactional::seal
 
-use std::collections::VecDeque;
+mod member;
+mod outcomes;
+
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -81,10 +87,13 @@ use crate::access::{Access, Reuse, State, Work, check_return, connect, prepare, 
 use crate::error::{Error, Result};
 use crate::manager::{Manager, Transactional};
 use crate::pool::Pool;
-use crate::strategy::{Connections, Strategy};
 use crate::line::{Line, Refusal};
+use crate::strategy::{Connections, Strategy};
 use crate::sync::{Condvar, Mutex, MutexGuard, costs_more};
 use crate::write_queue::{Turn, Writers};
+
+use self::member::{Done, Failure, fail};
+use self::outcomes::{Outcomes, average};
 
 /// One read-write connection whose writes are committed in batches, and a
 /// pool of read-only readers.
@@ -125,23 +134,13 @@ struct Group<C> {
     line: Line,
     /// The open transaction, if any.
     open: Option<Batch>,
-    /// Outcomes of committed (or failed) batches, until every member has
-    /// collected its own.
-    outcomes: VecDeque<Outcome>,
+    /// Outcomes of ended batches, until every member has collected its own.
+    outcomes: Outcomes,
     next_batch: u64,
-    /// Batches that have ended (committed or failed): batches end in
-    /// number order, so a member of batch `n < ended` whose outcome is
-    /// not in `outcomes` will never find it.
-    ended: u64,
     closed: bool,
     /// How long a `COMMIT` takes (a moving average): a batch forms only
     /// while it is above [`BATCH_ABOVE`](GroupCommit::BATCH_ABOVE).
     commit_cost: Duration,
-}
-
-/// Folds `sample` into a moving average (weight 1/8).
-fn average(cost: Duration, sample: Duration) -> Duration {
-    cost - cost / 8 + sample / 8
 }
 
 /// The group's lock, held, and the writer connection its caller now holds
@@ -156,47 +155,6 @@ struct Batch {
     members: usize,
     /// The batch's turn in the file's write queue, released at its end.
     turn: Turn,
-}
-
-struct Outcome {
-    batch: u64,
-    /// `None`: committed.
-    failure: Option<Error>,
-    /// Members that have not yet collected it.
-    uncollected: usize,
-}
-
-/// What one caller's work did to the batch.
-enum Done {
-    /// It succeeded and its rows are in the open transaction.
-    Joined,
-    /// It failed and its rows were undone; the batch goes on.
-    Failed(Failure),
-    /// The whole transaction is gone (SQLite rolled it back, or undoing
-    /// this caller's rows failed): every member fails.
-    Lost(Failure),
-}
-
-/// How a caller failed: with an error, or with a panic to resume.
-enum Failure {
-    Error(Error),
-    Panic(Box<dyn std::any::Any + Send>),
-}
-
-impl Failure {
-    fn describe(&self) -> String {
-        match self {
-            Failure::Error(e) => e.to_string(),
-            Failure::Panic(_) => "a write in the batch panicked".to_owned(),
-        }
-    }
-
-    fn into_result(self) -> Result<()> {
-        match self {
-            Failure::Error(e) => Err(e),
-            Failure::Panic(panic) => resume_unwind(panic),
-        }
-    }
 }
 
 impl<M: Manager> GroupCommit<M> {
@@ -288,84 +246,6 @@ impl<M: Manager> GroupCommit<M> {
         group.conn = conn.filter(|_| !group.closed);
         let hand_over = group.open.is_some();
         group.line.release(hand_over);
-    }
-
-    /// Runs `work` as the first write of a new batch: in `BEGIN IMMEDIATE`,
-    /// with no savepoint (nobody else's rows are in the transaction yet).
-    fn run_first(&self, conn: &M::Connection, work: Work<'_, M::Connection>) -> Done {
-        match catch_unwind(AssertUnwindSafe(|| work(conn))) {
-            Ok(Ok(())) if conn.in_transaction() => Done::Joined,
-            Ok(Ok(())) => Done::Failed(Failure::Error(Error::transaction_ended_by_work())),
-            outcome => {
-                if conn.in_transaction() {
-                    // If this fails too, the end of the batch discards the
-                    // connection, which rolls back as it closes.
-                    let _ = conn.rollback();
-                }
-                Done::Failed(match outcome {
-                    Ok(Err(e)) => Failure::Error(self.manager.explain(e)),
-                    Err(panic) => Failure::Panic(panic),
-                    Ok(Ok(())) => unreachable!("handled above"),
-                })
-            }
-        }
-    }
-
-    /// Runs `work` inside the open batch, in litepool's savepoint, with the
-    /// connection sealed.
-    fn run_member(&self, conn: &mut M::Connection, work: Work<'_, M::Connection>) -> Done {
-        let lost = |e: Error| Done::Lost(Failure::Error(e));
-        if let Err(e) = conn.savepoint() {
-            return if conn.in_transaction() { Done::Failed(Failure::Error(e)) } else { lost(e) };
-        }
-        if let Err(e) = conn.seal(true) {
-            return match conn.rollback_to_savepoint() {
-                Ok(()) => Done::Failed(Failure::Error(e)),
-                Err(_) => lost(e),
-            };
-        }
-        let outcome = catch_unwind(AssertUnwindSafe(|| work(conn)));
-        if let Err(e) = conn.seal(false) {
-            // A connection that may still refuse litepool's own statements
-            // cannot go on: the batch ends here, and the connection with it.
-            return lost(e);
-        }
-        if !conn.in_transaction() {
-            // SQLite rolled the whole transaction back (or a trigger did):
-            // the rows of every member so far are gone.
-            let failure = match outcome {
-                Ok(Ok(())) => Failure::Error(Error::transaction_ended_by_work()),
-                Ok(Err(e)) => Failure::Error(self.manager.explain(e)),
-                Err(panic) => Failure::Panic(panic),
-            };
-            return Done::Lost(failure);
-        }
-        let failure = match outcome {
-            Ok(Ok(())) => match conn.release_savepoint() {
-                Ok(()) => return Done::Joined,
-                Err(e) => Failure::Error(self.manager.explain(e)),
-            },
-            Ok(Err(e)) => Failure::Error(self.explain_work_error(e)),
-            Err(panic) => Failure::Panic(panic),
-        };
-        match conn.rollback_to_savepoint() {
-            Ok(()) => Done::Failed(failure),
-            // The caller's rows cannot be told from the others' any more:
-            // the batch is lost, and the caller learns why.
-            Err(e) => Done::Lost(match failure {
-                Failure::Error(first) => Failure::Error(Error::undo_in_batch_failed(first, &e)),
-                panic => panic,
-            }),
-        }
-    }
-
-    /// A work error, explained; a statement the seal refused says why.
-    fn explain_work_error(&self, e: Error) -> Error {
-        const SQLITE_AUTH: i32 = 23;
-        if e.extended_code() == Some(SQLITE_AUTH) {
-            return Error::refused_in_batch(e);
-        }
-        self.manager.explain(e)
     }
 
     /// Begins a new batch: the file's write turn, a connection (a new one
@@ -477,14 +357,7 @@ impl<M: Manager> GroupCommit<M> {
         if let Some(took) = commit_took {
             group.commit_cost = average(group.commit_cost, took);
         }
-        if others > 0 {
-            group.outcomes.push_back(Outcome {
-                batch: open.number,
-                failure: failure.as_ref().map(Error::copy),
-                uncollected: others,
-            });
-        }
-        group.ended = open.number + 1;
+        group.outcomes.end(open.number, failure.as_ref(), others);
         Self::hand_on(&mut group, if kept { Some(conn) } else { None });
         drop(group);
         if others > 0 {
@@ -522,17 +395,8 @@ impl<M: Manager> GroupCommit<M> {
     /// instead of hanging.
     fn outcome_of(&self, mut group: MutexGuard<'_, Group<M::Connection>>, number: u64) -> Result<()> {
         loop {
-            if let Some(at) = group.outcomes.iter().position(|o| o.batch == number) {
-                let outcome = &mut group.outcomes[at];
-                outcome.uncollected -= 1;
-                let failure = outcome.failure.as_ref().map(Error::copy);
-                if outcome.uncollected == 0 {
-                    group.outcomes.remove(at);
-                }
-                return failure.map_or(Ok(()), Err);
-            }
-            if group.ended > number {
-                return Err(Error::outcome_lost(number));
+            if let Some(outcome) = group.outcomes.collect(number) {
+                return outcome;
             }
             (group, _) = self.settled.wait_until(group, Instant::now() + Self::OUTCOME_RECHECK);
         }
@@ -582,9 +446,8 @@ impl<M: Manager> GroupCommitBuilder<M> {
                 conn: Some(conn),
                 line: Line::new(Line::OVERTAKING_BOUND),
                 open: None,
-                outcomes: VecDeque::new(),
+                outcomes: Outcomes::new(),
                 next_batch: 0,
-                ended: 0,
                 closed: false,
                 // Until measured, assume a commit is worth sharing.
                 commit_cost: Duration::from_millis(1),
@@ -623,7 +486,7 @@ impl<M: Manager> Access for GroupCommit<M> {
                 // handed, or the batch's members would wait for ever.
                 let done = match closed {
                     true => Done::Failed(Failure::Error(Error::closed("group commit"))),
-                    false => self.run_member(&mut conn, work),
+                    false => member::run_member(&self.manager, &mut conn, work),
                 };
                 (conn, None, done)
             }
@@ -633,7 +496,7 @@ impl<M: Manager> Access for GroupCommit<M> {
             }
             None => {
                 let (conn, turn) = self.begin(conn)?;
-                let done = self.run_first(&conn, work);
+                let done = member::run_first(&self.manager, &conn, work);
                 (conn, Some(turn), done)
             }
         };
@@ -663,82 +526,11 @@ impl<M: Manager> Access for GroupCommit<M> {
     }
 }
 
-/// A caller's own failure: its panic resumes (a manager's panic is then
-/// dropped, as a second panic would abort), or its error is returned after
-/// the manager's panic, if any, resumes.
-fn fail(failure: Failure, manager_panic: Option<Box<dyn std::any::Any + Send>>) -> Result<()> {
-    if let (Failure::Error(_), Some(panic)) = (&failure, manager_panic) {
-        resume_panic(panic);
-    }
-    failure.into_result()
-}
-
 impl<M: Manager> fmt::Debug for GroupCommit<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GroupCommit")
             .field("state", &Access::state(self))
             .field("batch_cap", &self.batch_cap)
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::access::AccessExt;
-    use crate::manager::SqliteManager;
-
-    /// Every member collects its batch's outcome, and the last one to
-    /// collect it removes it: after batches of several members, nothing is
-    /// kept (a count that never reached zero would keep every outcome for
-    /// ever).
-    #[test]
-    fn collected_outcomes_are_not_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let group = GroupCommit::builder().readers(1).open(SqliteManager::file(dir.path().join("g.db"))).unwrap();
-        group.write(|c| Ok(c.execute_batch("CREATE TABLE t (x)")?)).unwrap();
-        for round in 0..3 {
-            std::thread::scope(|s| {
-                let group = &group;
-                let first = s.spawn(move || {
-                    group.write(|c| {
-                        while Access::state(group).waiting < 2 {
-                            std::thread::yield_now();
-                        }
-                        Ok(c.execute("INSERT INTO t VALUES (?1)", [round])?)
-                    })
-                });
-                while Access::state(group).in_use < 1 {
-                    std::thread::yield_now();
-                }
-                let others: Vec<_> = (0..2)
-                    .map(|i| s.spawn(move || group.write(|c| Ok(c.execute("INSERT INTO t VALUES (?1)", [i])?))))
-                    .collect();
-                first.join().unwrap().unwrap();
-                others.into_iter().for_each(|o| _ = o.join().unwrap().unwrap());
-            });
-            let kept = group.group.lock();
-            assert!(kept.next_batch > 0 && kept.ended == kept.next_batch, "batch {round} did not end");
-            assert!(kept.outcomes.is_empty(), "outcomes kept after every member collected them");
-        }
-        let rows: i64 = group.read(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))?)).unwrap();
-        assert_eq!(rows, 9);
-    }
-
-    /// The moving average behind the batching decision weighs a new
-    /// sample 1/8: a run of cheap commits brings it below `BATCH_ABOVE`
-    /// in a few dozen commits, a slow one raises it by an eighth.
-    #[test]
-    fn the_commit_cost_is_a_moving_average_of_weight_one_eighth() {
-        let us = Duration::from_micros;
-        assert_eq!(average(us(800), us(0)), us(700));
-        assert_eq!(average(us(0), us(800)), us(100));
-        assert_eq!(average(us(800), us(800)), us(800));
-        let mut cost = Duration::from_millis(1);
-        let commits = (1..).find(|_| {
-            cost = average(cost, us(5));
-            !costs_more(cost, GroupCommit::<SqliteManager>::BATCH_ABOVE)
-        });
-        assert_eq!(commits, Some(32), "cheap commits turn batching off after 32");
     }
 }
