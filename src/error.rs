@@ -276,6 +276,26 @@ impl Error {
         ))
     }
 
+    #[cfg(not(any(loom, shuttle)))]
+    /// The stress engine was asked to join a table no stress run made.
+    pub(crate) fn not_a_stress_table(table: &str, prefix: &str) -> Error {
+        Error::config(format!(
+            "{table:?} is not a stress run's table (those are named {prefix}<digits>); a run writes only \
+             into a table it created"
+        ))
+    }
+
+    #[cfg(not(any(loom, shuttle)))]
+    pub(crate) fn no_stress_rows(table: &str) -> Error {
+        Error::config(format!("the stress run's table {table:?} does not exist or holds no preloaded rows"))
+    }
+
+    #[cfg(not(any(loom, shuttle)))]
+    /// A strategy under the stress engine broke its contract (`what` it did).
+    pub(crate) fn strategy_broke(what: &str) -> Error {
+        Error::new(ErrorKind::Internal, format!("the strategy {what}"))
+    }
+
     pub(crate) fn zero_max_size() -> Error {
         Error::config(
             "max_size must be at least 1, got 0: a pool without connections could never hand one out",

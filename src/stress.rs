@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use crate::access::{Access, AccessExt};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
 
 /// A strategy over rusqlite connections.
@@ -147,10 +147,7 @@ pub fn join(access: &Sqlite, table: &str, part: i64) -> Result<Run> {
         .strip_prefix(TABLE_PREFIX)
         .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit() || b == b'_'));
     if !made_by_a_run {
-        return Err(Error::config(format!(
-            "{table:?} is not a stress run's table (those are named {TABLE_PREFIX}<digits>); a run \
-             writes only into a table it created"
-        )));
+        return Err(Error::not_a_stress_table(table, TABLE_PREFIX));
     }
     let first_row: Option<i64> = access.read(|c| {
         let exists: i64 = c.query_row(
@@ -163,9 +160,7 @@ pub fn join(access: &Sqlite, table: &str, part: i64) -> Result<Run> {
         }
         Ok(c.query_row(&format!("SELECT MIN(id) FROM {table} WHERE thread = -1"), [], |r| r.get(0))?)
     })?;
-    let first_row = first_row.ok_or_else(|| {
-        Error::config(format!("the stress run's table {table:?} does not exist or holds no preloaded rows"))
-    })?;
+    let first_row = first_row.ok_or_else(|| Error::no_stress_rows(table))?;
     Ok(Run { table: table.to_owned(), part, first_row })
 }
 
@@ -379,15 +374,13 @@ fn run_thread(
         }));
         let what = if write { "write" } else { "read" };
         let result = match outcome {
-            Ok(Ok(())) if runs != 1 => Err(Error::new(
-                ErrorKind::Internal,
-                format!("the strategy returned Ok for a {what} whose work ran {runs} times, not once"),
-            )),
+            Ok(Ok(())) if runs != 1 => Err(Error::strategy_broke(&format!(
+                "returned Ok for a {what} whose work ran {runs} times, not once"
+            ))),
             Ok(result) => result,
-            Err(panic) => Err(Error::new(
-                ErrorKind::Internal,
-                format!("the strategy panicked during a {what}: {}", panic_text(&*panic)),
-            )),
+            Err(panic) => {
+                Err(Error::strategy_broke(&format!("panicked during a {what}: {}", panic_text(&*panic))))
+            }
         };
         let took = started.elapsed();
         out.latency.record(took);
