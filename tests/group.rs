@@ -397,3 +397,37 @@ fn a_looping_writer_with_slow_work_cannot_keep_the_head_waiting_past_its_timeout
         )
     });
 }
+
+/// A writer connection given back after `close()` is closed, not kept: the
+/// write running as the strategy closes finishes, and then no connection
+/// of the strategy is open (the readers were closed by `close()` itself).
+#[test]
+fn the_writer_given_back_after_close_is_closed() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use support::counting::Counting;
+    let db = TempDb::new();
+    let (manager, counts) = Counting::new(db.manager("group.db"));
+    let group = GroupCommit::builder().readers(1).open(manager).expect("open the group strategy");
+    group
+        .write(
+            |c| Ok(c.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)")?),
+        )
+        .unwrap();
+    group.read(|c| Ok(c.query_row("SELECT count(*) FROM items", [], |r| r.get::<_, i64>(0))?)).unwrap();
+    let (started, closed) = (AtomicBool::new(false), AtomicBool::new(false));
+    thread::scope(|s| {
+        let writer = s.spawn(|| {
+            group.write(|c| {
+                started.store(true, Ordering::SeqCst);
+                wait_until("close() while this write runs", || closed.load(Ordering::SeqCst));
+                insert(c, 1)
+            })
+        });
+        wait_until("the write's work to start", || started.load(Ordering::SeqCst));
+        group.close();
+        closed.store(true, Ordering::SeqCst);
+        writer.join().unwrap().expect("the write that was running commits");
+    });
+    assert_eq!(counts.open_now(), 0, "a connection outlived close() once given back");
+    assert!(group.write(|c| insert(c, 2)).unwrap_err().is_closed());
+}
