@@ -378,6 +378,7 @@ fn a_looping_writer_with_slow_work_cannot_keep_the_head_waiting_past_its_timeout
                 }
                 group
                     .write(|c| {
+                        // The slow work itself: time passing is the point here.
                         thread::sleep(Duration::from_millis(100));
                         insert(c, 1000 + i)
                     })

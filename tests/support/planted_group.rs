@@ -11,7 +11,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use crate::support::checker::{Condvar, Mutex};
 use crate::support::group::{Batcher, Job, PROPERTIES};
 use crate::support::planted_line::{LineBug, PlantedWaitLine, Refusal};
-use crate::support::runner::{Caught, PLANTED_VAR, PROPERTY_VAR, PlantedSuite};
+use crate::support::runner::{Caught, PlantedSuite};
 use litepool::fake::{FakeConnection, FakeDatabase, SealModel};
 use litepool::strategy::{Manager, Transactional, WriteQueue};
 use litepool::{Error, ErrorKind, Result};
@@ -446,9 +446,5 @@ pub fn every_property_catches_a_planted_bug() {
 /// Runs the planted bug `LITEPOOL_PLANTED` through the property
 /// `LITEPOOL_PROPERTY`.
 pub fn planted_child() {
-    let bug = std::env::var(PLANTED_VAR).expect("LITEPOOL_PLANTED names the bug");
-    let property = std::env::var(PROPERTY_VAR).expect("LITEPOOL_PROPERTY names the property");
-    *PLANTED.lock().unwrap() = GroupBug::named(&bug);
-    let (_, run) = PROPERTIES.iter().find(|(name, _)| *name == property).expect("a known property");
-    run();
+    PLANTED_SUITE.run_child(PROPERTIES, |bug| *PLANTED.lock().unwrap() = GroupBug::named(bug));
 }

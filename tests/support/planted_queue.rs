@@ -8,7 +8,7 @@
 use crate::support::checker::{Arc, AtomicBool, Mutex, Ordering};
 use crate::support::planted_line::{LineBug, PlantedWaitLine, Refusal};
 use crate::support::queue::{Held, Line, PROPERTIES, Seat};
-use crate::support::runner::{Caught, PLANTED_VAR, PROPERTY_VAR, PlantedSuite};
+use crate::support::runner::{Caught, PlantedSuite};
 use litepool::{Error, Result};
 
 /// The mistakes a write queue can make.
@@ -229,9 +229,5 @@ pub fn every_property_catches_a_planted_bug() {
 /// Runs the planted bug `LITEPOOL_PLANTED` through the property
 /// `LITEPOOL_PROPERTY`.
 pub fn planted_child() {
-    let bug = std::env::var(PLANTED_VAR).expect("LITEPOOL_PLANTED names the bug");
-    let property = std::env::var(PROPERTY_VAR).expect("LITEPOOL_PROPERTY names the property");
-    *PLANTED.lock().unwrap() = QueueBug::named(&bug);
-    let (_, run) = PROPERTIES.iter().find(|(name, _)| *name == property).expect("a known property");
-    run();
+    PLANTED_SUITE.run_child(PROPERTIES, |bug| *PLANTED.lock().unwrap() = QueueBug::named(bug));
 }

@@ -267,6 +267,16 @@ impl PlantedSuite {
         }
     }
 
+    /// In the child process: switches on the bug `LITEPOOL_PLANTED` names
+    /// (`plant`), then runs the property `LITEPOOL_PROPERTY` names.
+    pub fn run_child(&self, properties: &[(&str, fn())], plant: impl FnOnce(&str)) {
+        let bug = std::env::var(PLANTED_VAR).expect("LITEPOOL_PLANTED names the bug");
+        let property = std::env::var(PROPERTY_VAR).expect("LITEPOOL_PROPERTY names the property");
+        plant(&bug);
+        let (_, run) = properties.iter().find(|(name, _)| *name == property).expect("a known property");
+        run();
+    }
+
     /// Each bug this checker must catch is caught by its property, in a
     /// child process of its own.
     pub fn assert_each_caught(&self) {
