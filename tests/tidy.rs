@@ -87,9 +87,10 @@ fn proptest_seeds_live_only_at_the_top_level() {
 }
 
 /// No test, benchmark or stress-tool file names a listed strategy by hand
-/// (as a quoted string, the way `s.name == ...` would): each iterates `litepool::strategies`, so
-/// a new strategy is covered by its one line in `src/lib.rs`. A suite that
-/// picked strategies by name would silently leave a new one out.
+/// (as a quoted string, the way `s.name == ...` would): each iterates
+/// `litepool::strategy::all`, so a new strategy is covered by its one line
+/// in `src/lib.rs`. A suite that picked strategies by name would silently
+/// leave a new one out.
 #[test]
 fn no_test_names_a_strategy_by_hand() {
     let names: Vec<String> = litepool::strategy::all::<litepool::SqliteManager>()

@@ -1,6 +1,6 @@
 //! Randomized multi-threaded workloads against real SQLite files.
 //!
-//! proptest draws a strategy (from `litepool::strategies`, so a new strategy
+//! proptest draws a strategy (from `litepool::strategy::all`, so a new strategy
 //! joins by its one line there), a pool size, a journal mode and 1 to 8
 //! threads, each with its own list of operations. The threads run at once
 //! on a fresh database file; afterwards the case checks, in the spirit of
