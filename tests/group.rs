@@ -126,7 +126,18 @@ fn assert_refused(statement: &str, second: Result<litepool::Result<()>, String>)
 /// batch (the first inserts row 1): it is refused, and only row 1 is
 /// stored.
 fn assert_a_batched_statement_is_refused(db: &TempDb, group: &GroupCommit<SqliteManager>, statement: &str) {
-    let (first, second) = batch(group, |c| {
+    assert_refused_after(db, group, |c| insert(c, 1), statement);
+}
+
+/// As [`assert_a_batched_statement_is_refused`], with the batch's first
+/// write given (it must store row 1 and nothing else).
+fn assert_refused_after(
+    db: &TempDb,
+    group: &GroupCommit<SqliteManager>,
+    first: impl FnOnce(&Connection) -> litepool::Result<()> + Send,
+    statement: &str,
+) {
+    let (first, second) = batch_of(group, first, |c| {
         insert(c, 2)?;
         c.prepare_cached(statement)?.execute([])?;
         Ok(())
@@ -207,21 +218,11 @@ fn a_batched_write_may_end_only_its_own_savepoints() {
     for statement in ["RELEASE left_open", "ROLLBACK TO left_open"] {
         let db = TempDb::new();
         let group = open(&db);
-        let (first, second) = batch_of(
-            &group,
-            |c| {
-                c.execute_batch("SAVEPOINT left_open")?;
-                insert(c, 1)
-            },
-            |c| {
-                insert(c, 2)?;
-                c.prepare_cached(statement)?.execute([])?;
-                Ok(())
-            },
-        );
-        first.unwrap_or_else(|e| panic!("{statement}: the first write failed: {e}"));
-        assert_refused(statement, second);
-        assert_eq!(item_ids(&db.path("group.db")), [1], "{statement}");
+        let leave_open = |c: &Connection| {
+            c.execute_batch("SAVEPOINT left_open")?;
+            insert(c, 1)
+        };
+        assert_refused_after(&db, &group, leave_open, statement);
     }
     let db = TempDb::new();
     let group = open(&db);
