@@ -16,7 +16,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use litepool::strategy::{Connections, Manager, Strategy, Work, Writers};
+use litepool::strategy::{Connections, Manager, ReadWork, Strategy, WriteWork, Writers};
 use litepool::strategy::{connect, prepare, read_on, write_on, writers};
 use litepool::stress::{self, Measured, Workload};
 use litepool::{Access, Error, JournalMode, Result, SqliteManager, State};
@@ -73,11 +73,11 @@ impl<M: Manager> Access for PerCall<M> {
         "per-call"
     }
 
-    fn read_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
+    fn read_with(&self, work: ReadWork<'_, M::Connection>) -> Result<()> {
         self.call(|conn| read_on(&self.manager, conn, work))
     }
 
-    fn write_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
+    fn write_with(&self, work: WriteWork<'_, M::Connection>) -> Result<()> {
         let _turn = self.writers.turn().map_err(|e| self.manager.explain(e))?;
         self.call(|conn| write_on(&self.manager, conn, work))
     }

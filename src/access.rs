@@ -25,8 +25,15 @@ use crate::error::{Error, Result};
 use crate::manager::{Manager, Transactional};
 use crate::write_queue::Writers;
 
-/// A strategy's work callback, as the object-safe methods take it.
-pub type Work<'a, C> = &'a mut dyn FnMut(&C) -> Result<()>;
+/// A read's work callback, as the object-safe [`Access::read_with`] takes
+/// it. It runs on the caller's thread.
+pub type ReadWork<'a, C> = &'a mut dyn FnMut(&C) -> Result<()>;
+
+/// A write's work callback, as the object-safe [`Access::write_with`] takes
+/// it. It is `Send` because a batching strategy may run it on another
+/// caller's thread ([`GroupCommit`](crate::GroupCommit) does), while its
+/// caller waits for it; it borrows from the caller's stack (no `'static`).
+pub type WriteWork<'a, C> = &'a mut (dyn FnMut(&C) -> Result<()> + Send);
 
 /// A way of giving threads access to SQLite connections.
 ///
@@ -44,11 +51,11 @@ pub trait Access: Send + Sync {
     fn name(&self) -> &str;
 
     /// Runs `work` on a connection, outside any transaction litepool opened.
-    fn read_with(&self, work: Work<'_, Self::Connection>) -> Result<()>;
+    fn read_with(&self, work: ReadWork<'_, Self::Connection>) -> Result<()>;
 
     /// Runs `work` on a connection inside `BEGIN IMMEDIATE … COMMIT`; an error
     /// from `work` or a panic rolls the transaction back.
-    fn write_with(&self, work: Work<'_, Self::Connection>) -> Result<()>;
+    fn write_with(&self, work: WriteWork<'_, Self::Connection>) -> Result<()>;
 
     /// Connections idle, in use, and threads waiting, right now.
     fn state(&self) -> State;
@@ -74,27 +81,40 @@ pub trait Access: Send + Sync {
 pub trait AccessExt: Access {
     /// Runs `work` on a connection and returns what it returns.
     fn read<T>(&self, work: impl FnOnce(&Self::Connection) -> Result<T>) -> Result<T> {
-        once(work, |w| self.read_with(w))
+        let (mut work, mut output) = (Some(work), None);
+        self.read_with(&mut |conn| run_once(&mut work, &mut output, conn))?;
+        returned(output)
     }
 
     /// Runs `work` in a write transaction and returns what it returns once
-    /// the transaction has committed.
-    fn write<T>(&self, work: impl FnOnce(&Self::Connection) -> Result<T>) -> Result<T> {
-        once(work, |w| self.write_with(w))
+    /// the transaction has committed. The work may run on another thread
+    /// (a batching strategy runs queued callers' work on the thread that
+    /// holds the writer), hence `Send`; work that needs a thread-bound
+    /// value (an `Rc`, a `RefCell`) takes a connection directly instead
+    /// (`Pool::get`, `Locked::with`, …).
+    fn write<T: Send>(&self, work: impl FnOnce(&Self::Connection) -> Result<T> + Send) -> Result<T> {
+        let (mut work, mut output) = (Some(work), None);
+        self.write_with(&mut |conn| run_once(&mut work, &mut output, conn))?;
+        returned(output)
     }
 }
 
 impl<A: Access + ?Sized> AccessExt for A {}
 
-/// Adapts a typed `FnOnce` to the object-safe `FnMut` callback.
-fn once<C, T>(work: impl FnOnce(&C) -> Result<T>, run: impl FnOnce(Work<'_, C>) -> Result<()>) -> Result<T> {
-    let mut work = Some(work);
-    let mut output = None;
-    run(&mut |conn| {
-        let work = work.take().expect("an Access implementation ran the work twice");
-        output = Some(work(conn)?);
-        Ok(())
-    })?;
+/// Runs a typed `FnOnce` as the object-safe `FnMut` callbacks are called:
+/// once, keeping what it returns.
+fn run_once<C, T>(
+    work: &mut Option<impl FnOnce(&C) -> Result<T>>,
+    output: &mut Option<T>,
+    conn: &C,
+) -> Result<()> {
+    let work = work.take().expect("an Access implementation ran the work twice");
+    *output = Some(work(conn)?);
+    Ok(())
+}
+
+/// What the work returned, once the strategy said Ok.
+fn returned<T>(output: Option<T>) -> Result<T> {
     Ok(output.expect("an Access implementation returned Ok without running the work"))
 }
 
@@ -149,7 +169,11 @@ pub fn writers<M: Manager>(manager: &M, what: &'static str) -> Writers {
 /// use it. Work that ends the transaction itself (its own `COMMIT` or
 /// `ROLLBACK`, say) fails with an error that says so, and is not
 /// acknowledged. Errors are explained by the manager.
-pub fn write_on<M: Manager>(manager: &M, conn: &M::Connection, work: Work<'_, M::Connection>) -> Result<()> {
+pub fn write_on<M: Manager>(
+    manager: &M,
+    conn: &M::Connection,
+    work: WriteWork<'_, M::Connection>,
+) -> Result<()> {
     conn.begin_immediate().map_err(|e| manager.explain(e))?;
     let result = work(conn).and_then(|()| {
         // The work may have ended the transaction itself: a COMMIT or
@@ -172,7 +196,11 @@ pub fn write_on<M: Manager>(manager: &M, conn: &M::Connection, work: Work<'_, M:
 
 /// The read path: the work, outside any transaction litepool opened, with
 /// errors explained by the manager.
-pub fn read_on<M: Manager>(manager: &M, conn: &M::Connection, work: Work<'_, M::Connection>) -> Result<()> {
+pub fn read_on<M: Manager>(
+    manager: &M,
+    conn: &M::Connection,
+    work: ReadWork<'_, M::Connection>,
+) -> Result<()> {
     work(conn).map_err(|e| manager.explain(e))
 }
 

@@ -355,6 +355,18 @@ impl Error {
         Error::new(e.kind, format!("the COMMIT of this write's batch failed, so it was not applied: {e}"))
     }
 
+    /// What every member of a batch hears when the thread running the
+    /// batch unwound before its `COMMIT` (a panic outside any caller's
+    /// work): the connection was closed, which rolled the batch back.
+    pub(crate) fn batch_runner_panicked() -> Error {
+        Error::new(
+            ErrorKind::Aborted,
+            "this write was not applied: the thread running its batch panicked outside any write's \
+             work (in a manager callback, say) before the batch's COMMIT, and the batch was rolled \
+             back; retrying it is safe",
+        )
+    }
+
     /// A member of batch `number` found the batch ended without its outcome.
     pub(crate) fn outcome_lost(number: u64) -> Error {
         Error::new(

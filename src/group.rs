@@ -3,97 +3,99 @@
 //!
 //! SQLite runs one `COMMIT` at a time, and a commit costs a write to the
 //! log (and, under `synchronous = FULL`, a sync). Every other strategy pays
-//! one per write. `GroupCommit` keeps one read-write connection, and while a
-//! caller's work runs on it the callers arriving behind it queue; when the
-//! work is done the open transaction is handed to the next caller in line,
-//! who runs its work in the same transaction, and so on, until nobody is
-//! queued or the batch is full ([`GroupCommit::DEFAULT_BATCH_CAP`] callers). The last one
-//! commits for all of them. A lone writer runs exactly as in the other
-//! strategies (`BEGIN IMMEDIATE`, its work, `COMMIT`, no savepoint), so
-//! batching costs nothing until there is contention, and grows with it.
+//! one per write. `GroupCommit` keeps one read-write connection. A caller
+//! that finds it free becomes the *runner* of a batch: it runs its own work
+//! at once, as any write runs (`BEGIN IMMEDIATE`, its work, no savepoint),
+//! then the work of the callers who queued meanwhile, in arrival order,
+//! until nobody is queued or the batch is full
+//! ([`GroupCommit::DEFAULT_BATCH_CAP`] writes), and commits once for all of
+//! them. A lone writer pays what it pays in the other strategies; under
+//! contention, the more callers queue, the more one `COMMIT` holds.
 //!
-//! **Only when it pays.** Each member of a batch pays two thread wake-ups
-//! (one to be handed the transaction, one to learn its outcome), measured
-//! here at 5 to 15 µs each; a `COMMIT` under `synchronous = NORMAL` in WAL
-//! costs less than two of them, one under `FULL` a sync of the log (50 µs
-//! to milliseconds). So the strategy keeps a moving average of its
-//! `COMMIT`s and hands the transaction on only while it is above
-//! [`GroupCommit::BATCH_ABOVE`]. (An earlier version compared it with the hand-off
-//! time measured as it ran; with 64 threads on 2 cores that time includes
-//! the wait for a CPU, and in one run batching switched itself off under
-//! `FULL`: EVIDENCE.md, "Group commit".) Otherwise each write commits
-//! alone, and between batches a running writer may take the free
-//! connection past the head of the line, within the same bounds as in the
-//! write queue (a count, and the head's wait), because it is the same line.
-//! EVIDENCE.md has the measurements, and the targets this does and does not
-//! meet.
+//! **Why the runner runs the others' work.** A caller that waits must be
+//! woken once, to learn its outcome; any more is waste. Earlier versions
+//! handed the open transaction from caller to caller, because work
+//! callbacks were not `Send`: every member then paid two wake-ups (one to
+//! be handed the connection, one to learn the outcome), the connection
+//! sat idle while each woke, and under `synchronous = NORMAL`, where a
+//! `COMMIT` costs less than a wake-up, batching had to be switched off. A
+//! writer thread fed closures pays one wake-up per caller too, but also a
+//! hop for a lone caller, which then waits for another thread to run its
+//! write. Running the queued work on the runner's thread (flat combining)
+//! keeps the lone caller's path as short as a lock's and wakes each waiting
+//! caller once, with its outcome. `../EVIDENCE.md` has the measurements.
+//! So write work is `Send` ([`WriteWork`]): it may run on the runner's
+//! thread. It borrows from its caller's stack, which waits meanwhile
+//! (`group/job.rs` keeps the protocol that makes that sound); thread-local
+//! state it touches is the runner's thread's, not its caller's.
 //!
 //! **What a caller is promised.** `write` returns `Ok` only after the
-//! `COMMIT` that holds the caller's rows has succeeded. Each caller after
-//! the first in a batch runs in litepool's savepoint
-//! ([`MEMBER_SAVEPOINT`](crate::MEMBER_SAVEPOINT)): if its work fails or
-//! panics, `ROLLBACK TO` undoes its rows alone and only that caller fails
-//! (the panic resumes in its own thread). While it runs the connection is
-//! sealed ([`Transactional::seal`]): a `BEGIN`, `COMMIT` or `ROLLBACK`, or
-//! a `RELEASE` or `ROLLBACK TO` of a savepoint it did not open (litepool's,
-//! say), fails instead of committing or undoing the others' rows, whether
-//! the statement is new or was cached before the seal. If SQLite rolls the
-//! whole transaction back by itself (`SQLITE_FULL` from a
-//! `max_page_count`, I/O errors, a trigger's `RAISE(ROLLBACK)`),
-//! every caller in the batch so far fails, and none is acknowledged; so
-//! does every caller if the `COMMIT` fails, which leaves no transaction
-//! open for the next batch.
+//! `COMMIT` that holds the caller's rows has succeeded. Each queued
+//! caller's work runs in litepool's savepoint
+//! ([`MEMBER_SAVEPOINT`](crate::MEMBER_SAVEPOINT)): if it fails or panics,
+//! `ROLLBACK TO` undoes its rows alone and only that caller fails (the
+//! panic resumes in its caller's thread, not the runner's). While it runs
+//! the connection is sealed ([`Transactional::seal`]): a `BEGIN`, `COMMIT`
+//! or `ROLLBACK`, or a `RELEASE` or `ROLLBACK TO` of a savepoint it did not
+//! open (litepool's, say), fails instead of committing or undoing the
+//! others' rows, whether the statement is new or was cached before the
+//! seal. If SQLite rolls the whole transaction back by itself
+//! (`SQLITE_FULL` from a `max_page_count`, I/O errors, a trigger's
+//! `RAISE(ROLLBACK)`), every caller in the batch so far fails with
+//! [`ErrorKind::Aborted`](crate::ErrorKind::Aborted) and none is
+//! acknowledged (work taken but not yet started goes back to the queue);
+//! so does every caller if the `COMMIT` fails, which leaves no transaction
+//! open for the next batch. If the runner's own thread unwinds mid-batch
+//! (a panic in a manager callback), the batch's guard closes the connection
+//! and tells every member, so no caller waits on a runner that is gone.
 //!
-//! **Why callers hand the transaction to each other.** Two other designs
-//! batch as well: the lock holder running the queued callers' work (flat
-//! combining), and a writer thread fed closures. Both run one caller's work
-//! on another caller's thread, which [`Access`]'s work callbacks do not
-//! allow: they are not `Send` (a callback may hold a thread-bound value, a
-//! guard, or use thread-local state). Handing the connection over costs a
-//! thread wake-up per caller (tens of microseconds), which a batch pays back
-//! once its `COMMIT` is shared; EVIDENCE.md has the measurements.
-//!
-//! **Order and hand-off.** Callers wait for the connection in the crate's
-//! one fair line (`src/line.rs`, shared with the write queue): arrival
-//! order, one wake-up per hand-off, overtaking bounded by count and by the
-//! head's wait. The line lives under the group's lock, with the open batch,
-//! so the holder never leaves a transaction open for a waiter that has just
-//! given up. A waiter gives up after the manager's write timeout; one that
-//! is handed the connection as it gives up takes it. Results are
-//! kept per batch number, because a member may wake only after later batches
-//! have closed; a member that finds its batch ended and no outcome fails
-//! with [`ErrorKind::Internal`](crate::ErrorKind::Internal) rather than wait for ever. The whole batch
-//! takes one turn in the file's write queue.
+//! **Order, deadlines, close.** Queued callers are taken in arrival order.
+//! A caller that finds the writer free runs at once, past those queued
+//! (they would first have to be woken), but its batch then runs theirs, so
+//! a queued caller is passed by at most one write, the one that starts
+//! the batch it joins. With batches of one (`batch_cap(1)`) nobody passes
+//! anybody. When a batch ends, the first caller still queued is woken to
+//! run the next. A queued caller whose work has not started leaves at its
+//! write timeout (a busy error) or at `close()` (a closed error), and its
+//! work never runs; one whose work a runner has taken waits for its
+//! outcome, because the work may be running on the runner's thread and
+//! borrowing from the caller's. Outcomes are kept per caller; a caller
+//! whose batch ended without telling it fails with
+//! [`ErrorKind::Internal`](crate::ErrorKind::Internal) rather than wait for
+//! ever. The whole batch takes one turn in the file's write queue.
 //!
 //! Reads go to a pool of read-only connections, as in [`SplitPool`]; WAL is
 //! required for the same reason.
 //!
-//! The file keeps the strategy and its batches; `group/member.rs` runs one
-//! caller's work in a batch (savepoint, seal, undo), `group/outcomes.rs`
-//! keeps what each batch came to until its members have heard it.
+//! The file keeps the strategy, its queue and the callers' side;
+//! `group/runner.rs` runs a batch and tells its members, `group/member.rs`
+//! runs one caller's work in it (savepoint, seal, undo), and `group/job.rs`
+//! holds a queued caller's borrowed work.
 //!
 //! [`SplitPool`]: crate::SplitPool
 //! [`Transactional::seal`]: crate::strategy::Transactional::seal
+//! [`WriteWork`]: crate::strategy::WriteWork
 
+mod job;
 mod member;
-mod outcomes;
+mod runner;
 
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::marker::PhantomData;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::time::{Duration, Instant};
 
-use crate::access::{Access, Reuse, State, Work, check_return, connect, prepare, resume_panic, writers};
+use crate::access::{Access, ReadWork, State, WriteWork, connect, prepare, writers};
 use crate::error::{Error, Result};
-use crate::manager::{Manager, Transactional};
+use crate::manager::Manager;
 use crate::pool::Pool;
-use crate::line::{Line, Refusal};
 use crate::strategy::{Connections, Strategy};
-use crate::sync::{Condvar, Mutex, MutexGuard, costs_more};
-use crate::write_queue::{Turn, Writers};
+use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
+use crate::write_queue::Writers;
 
-use self::member::{Done, Failure, fail};
-use self::outcomes::{Outcomes, average};
+use self::job::Job;
+use self::member::Failure;
+use self::runner::Runner;
 
 /// One read-write connection whose writes are committed in batches, and a
 /// pool of read-only readers.
@@ -120,41 +122,40 @@ pub struct GroupCommit<M: Manager> {
     writers: Writers,
     batch_cap: usize,
     group: Mutex<Group<M::Connection>>,
-    /// Members waiting for their batch's outcome.
-    settled: Condvar,
 }
 
 /// Everything the group's lock protects.
 struct Group<C> {
-    /// The writer connection while nobody holds it. `None` while a caller
-    /// holds it, and after it was discarded (the next holder opens one).
+    /// The writer connection while no runner holds it. `None` while one
+    /// does, and after it was discarded (the next runner opens one).
     conn: Option<C>,
-    /// Callers waiting for the connection (the crate's one fair line):
-    /// whether one holds it, who waits, who was handed it.
-    line: Line,
-    /// The open transaction, if any.
-    open: Option<Batch>,
-    /// Outcomes of ended batches, until every member has collected its own.
-    outcomes: Outcomes,
+    /// Whether a caller is running a batch (and holds the connection).
+    running: bool,
+    /// Callers whose work waits to run, in arrival order.
+    queue: VecDeque<Queued<C>>,
+    /// What queued callers have been told since, by ticket: their work was
+    /// taken into a batch, or their outcome.
+    told: HashMap<u64, Told>,
+    next_ticket: u64,
     next_batch: u64,
+    /// Batches below this number have ended, every member told.
+    ended: u64,
     closed: bool,
-    /// How long a `COMMIT` takes (a moving average): a batch forms only
-    /// while it is above [`BATCH_ABOVE`](GroupCommit::BATCH_ABOVE).
-    commit_cost: Duration,
 }
 
-/// The group's lock, held, and the writer connection its caller now holds
-/// (`None`: discarded; the caller opens a new one).
-type Held<'a, C> = (MutexGuard<'a, Group<C>>, Option<C>);
+/// A caller waiting for its work to run.
+struct Queued<C> {
+    ticket: u64,
+    job: Job<C>,
+    wake: Arc<Condvar>,
+}
 
-/// An open transaction and the callers whose rows it holds.
-struct Batch {
-    number: u64,
-    /// Callers whose work succeeded in it and who wait for its `COMMIT`
-    /// (the caller running now is not counted until it joins).
-    members: usize,
-    /// The batch's turn in the file's write queue, released at its end.
-    turn: Turn,
+/// What a runner told a queued caller.
+enum Told {
+    /// Its work was taken into batch `batch`: it runs, or has run.
+    Running { batch: u64 },
+    /// Its outcome: `Ok` once the `COMMIT` holding its rows succeeded.
+    Done(std::result::Result<(), Failure>),
 }
 
 impl<M: Manager> GroupCommit<M> {
@@ -177,15 +178,6 @@ impl<M: Manager> GroupCommit<M> {
     /// commit/`): see EVIDENCE.md.
     pub const DEFAULT_BATCH_CAP: usize = 32;
 
-    /// A batch forms only while a `COMMIT` takes longer than this on
-    /// average: about the cost of the two thread wake-ups each member of a
-    /// batch pays (one to be handed the transaction, one to learn its
-    /// outcome), measured at 5 to 15 µs each on the benchmark machine.
-    /// Under `synchronous = NORMAL` in WAL a commit takes 5 to 10 µs there,
-    /// so writes commit alone; under `FULL` it waits for a sync (50 µs to
-    /// milliseconds), so they batch.
-    pub const BATCH_ABOVE: Duration = Duration::from_micros(20);
-
     /// Settings with their defaults.
     pub fn builder() -> GroupCommitBuilder<M> {
         GroupCommitBuilder { readers: 4, batch_cap: Self::DEFAULT_BATCH_CAP, manager: PhantomData }
@@ -199,8 +191,8 @@ impl<M: Manager> GroupCommit<M> {
         GroupCommit::builder().open(manager)
     }
 
-    /// How often a member waiting for its batch's outcome looks again
-    /// without being woken (see `outcome_of`).
+    /// How often a caller whose work was taken into a batch looks for its
+    /// outcome without being woken (see `wait_for`).
     const OUTCOME_RECHECK: Duration = Duration::from_secs(1);
 
     /// The most writes one `COMMIT` holds.
@@ -213,194 +205,93 @@ impl<M: Manager> GroupCommit<M> {
         &self.readers
     }
 
-    /// Waits for the writer connection, in arrival order, up to the write
-    /// timeout. Returns it (`None`: discarded, open a new one) with the lock
-    /// held, so the caller can see the open batch. A caller handed the
-    /// connection takes it even if the strategy closed meanwhile: it must
-    /// end the batch it was handed.
-    fn hold(&self) -> Result<Held<'_, M::Connection>> {
+    /// Makes the caller holding `group` the runner of a new batch: it holds
+    /// the writer connection (`None`: discarded, open a new one).
+    fn start_batch<'a>(&'a self, mut group: MutexGuard<'a, Group<M::Connection>>) -> Runner<'a, M> {
+        group.running = true;
+        let number = group.next_batch;
+        group.next_batch += 1;
+        let conn = group.conn.take();
+        drop(group);
+        Runner::new(self, conn, number)
+    }
+
+    /// A queued caller's wait: until a runner tells it its work's outcome,
+    /// or it may run a batch itself (the writer is free), or its deadline
+    /// passes or the strategy closes while its work is still queued (it
+    /// leaves the queue; the work never runs). Once its work was taken it
+    /// waits for the outcome, whatever the deadline: the work may be
+    /// running on the runner's thread, borrowing from this frame.
+    fn wait_for(&self, mut group: MutexGuard<'_, Group<M::Connection>>, ticket: u64, wake: &Condvar) -> Result<()> {
         let timeout = self.manager.write_timeout();
-        let (mut group, taken) = Line::wait(self.group.lock(), |g| &mut g.line, |g| g.closed, timeout);
-        match taken {
-            Ok(()) => {
-                let conn = group.conn.take();
-                Ok((group, conn))
-            }
-            Err(Refusal::Closed) => Err(Error::closed("group commit")),
-            Err(Refusal::TimedOut { ahead }) => Err(Error::waited_in_line(
-                "group commit",
-                "the writer connection",
-                timeout,
-                ahead,
-                "the strategy's line",
-            )),
-        }
-    }
-
-    /// Gives the connection back. With a batch open it is handed to the
-    /// head of the line (one wake-up), which must take it; between batches
-    /// the line decides (`src/line.rs`): the head if it is due, otherwise
-    /// whoever comes first within the overtaking bound.
-    fn hand_on(group: &mut Group<M::Connection>, conn: Option<M::Connection>) {
-        // A closed strategy keeps no connection open.
-        group.conn = conn.filter(|_| !group.closed);
-        let hand_over = group.open.is_some();
-        group.line.release(hand_over);
-    }
-
-    /// Begins a new batch: the file's write turn, a connection (a new one
-    /// if the last was discarded), `BEGIN IMMEDIATE`. On failure the
-    /// connection goes back and nothing is left open.
-    fn begin(&self, conn: Option<M::Connection>) -> Result<(M::Connection, Turn)> {
-        let turn = match self.writers.turn() {
-            Ok(turn) => turn,
-            Err(e) => {
-                self.give_back(conn);
-                return Err(self.manager.explain(e));
-            }
-        };
-        let conn = match conn {
-            Some(conn) => conn,
-            None => match catch_unwind(AssertUnwindSafe(|| connect(&self.manager))) {
-                Ok(Ok(conn)) => conn,
-                Ok(Err(e)) => {
-                    self.give_back(None);
-                    return Err(e);
+        // `None`: the deadline overflows an `Instant`; wait for ever.
+        let deadline = Instant::now().checked_add(timeout);
+        let mut timed_out = false;
+        loop {
+            match group.told.get(&ticket) {
+                Some(Told::Done(_)) => {
+                    let Some(Told::Done(outcome)) = group.told.remove(&ticket) else { unreachable!("seen above") };
+                    drop(group);
+                    return outcome.or_else(Failure::into_result);
                 }
-                Err(panic) => {
-                    self.give_back(None);
-                    resume_unwind(panic);
+                Some(&Told::Running { batch }) => {
+                    // Batches end in number order: one that has ended
+                    // without telling this caller never will.
+                    if group.ended > batch {
+                        group.told.remove(&ticket);
+                        return Err(Error::outcome_lost(batch));
+                    }
+                    (group, _) = wake.wait_until(group, Instant::now() + Self::OUTCOME_RECHECK);
+                    continue;
                 }
-            },
-        };
-        if let Err(e) = conn.begin_immediate() {
-            self.give_back(Some(conn));
-            return Err(self.manager.explain(e));
-        }
-        Ok((conn, turn))
-    }
-
-    /// Gives the connection back (see `hand_on`).
-    fn give_back(&self, conn: Option<M::Connection>) {
-        Self::hand_on(&mut self.group.lock(), conn);
-    }
-
-    /// After a caller's work: joins the batch and hands the transaction on
-    /// to the next caller in line, or ends the batch, committing it for
-    /// every member; then returns this caller's own result.
-    fn settle(&self, conn: M::Connection, mut turn: Option<Turn>, done: Done) -> Result<()> {
-        let mut group = self.group.lock();
-        let (own, lost) = match done {
-            Done::Joined => {
-                if group.open.is_none() {
-                    let number = group.next_batch;
-                    group.next_batch += 1;
-                    let turn = turn.take().expect("the first write of a batch took its turn");
-                    group.open = Some(Batch { number, members: 0, turn });
+                None => {}
+            }
+            // Still queued: its work has not started.
+            if group.closed {
+                Self::leave(&mut group, ticket);
+                return Err(Error::closed("group commit"));
+            }
+            let first = group.queue.front().is_some_and(|q| q.ticket == ticket);
+            if !group.running && (first || self.batch_cap > 1) {
+                let mut queued = Self::leave(&mut group, ticket);
+                let runner = self.start_batch(group);
+                return runner.run(queued.job.work());
+            }
+            if timed_out {
+                let ahead = Self::leave(&mut group, ticket).ahead;
+                return Err(Error::waited_in_line(
+                    "group commit",
+                    "the writer connection",
+                    timeout,
+                    ahead + usize::from(group.running),
+                    "the strategy's queue",
+                ));
+            }
+            group = match deadline {
+                Some(deadline) => {
+                    let expired;
+                    (group, expired) = wake.wait_until(group, deadline);
+                    timed_out = expired;
+                    group
                 }
-                group.open.as_mut().expect("just opened").members += 1;
-                (None, None)
-            }
-            Done::Failed(failure) => (Some(failure), None),
-            Done::Lost(failure) => {
-                let why = failure.describe();
-                (Some(failure), Some(why))
-            }
-        };
-
-        let Some(open) = &group.open else {
-            // The first write of a would-be batch failed: it rolled back,
-            // and nothing else was in the transaction.
-            drop(group);
-            let (kept, panic) = self.return_path(&conn);
-            drop(turn);
-            self.give_back(if kept { Some(conn) } else { None });
-            return fail(own.expect("a write that joined has a batch"), panic);
-        };
-        let number = open.number;
-        let pass_on = lost.is_none()
-            && !group.closed
-            && group.line.waiting() > 0
-            && open.members < self.batch_cap
-            && costs_more(group.commit_cost, Self::BATCH_ABOVE);
-        if pass_on {
-            Self::hand_on(&mut group, Some(conn));
-            drop(group);
-            return match own {
-                None => self.outcome_of(self.group.lock(), number),
-                Some(failure) => failure.into_result(),
+                None => wake.wait(group),
             };
         }
-
-        // This caller ends the batch: every member's rows commit, or none do.
-        let open = group.open.take().expect("seen above");
-        drop(group);
-        let mut commit_took = None;
-        let failure = match lost {
-            Some(why) => Some(Error::batch_rolled_back(&why)),
-            None => {
-                let started = Instant::now();
-                let committed = conn.commit();
-                commit_took = Some(started.elapsed());
-                committed.err().map(|e| Error::batch_commit_failed(&self.manager.explain(e)))
-            }
-        };
-        if failure.is_some() && conn.in_transaction() {
-            // If this fails too, the return path discards the connection,
-            // which rolls back as it closes: no transaction stays open.
-            let _ = conn.rollback();
-        }
-        let (kept, panic) = self.return_path(&conn);
-        drop(open.turn);
-        let others = open.members - usize::from(own.is_none());
-        let mut group = self.group.lock();
-        if let Some(took) = commit_took {
-            group.commit_cost = average(group.commit_cost, took);
-        }
-        group.outcomes.end(open.number, failure.as_ref(), others);
-        Self::hand_on(&mut group, if kept { Some(conn) } else { None });
-        drop(group);
-        if others > 0 {
-            self.settled.notify_all();
-        }
-        match (own, failure) {
-            (Some(failure), _) => fail(failure, panic),
-            (None, failure) => {
-                if let Some(panic) = panic {
-                    resume_panic(panic);
-                }
-                failure.map_or(Ok(()), Err)
-            }
-        }
     }
 
-    /// The return path every strategy shares, after a transaction ends:
-    /// whether the connection may be kept, and a panic from the manager's
-    /// callbacks to resume.
-    fn return_path(&self, conn: &M::Connection) -> (bool, Option<Box<dyn std::any::Any + Send>>) {
-        match check_return(&self.manager, conn, false) {
-            Reuse::Keep => (true, None),
-            Reuse::Discard => (false, None),
-            Reuse::Panicked(panic) => (false, Some(panic)),
-        }
+    /// Takes `ticket`'s work out of the queue, never to run.
+    fn leave(group: &mut Group<M::Connection>, ticket: u64) -> Left<M::Connection> {
+        let ahead = group.queue.iter().position(|q| q.ticket == ticket).expect("a queued caller leaves the queue once");
+        let queued = group.queue.remove(ahead).expect("just found");
+        Left { job: queued.job, ahead }
     }
+}
 
-    /// Waits for batch `number`'s outcome and collects it.
-    ///
-    /// The batch's last member wakes every member when it publishes the
-    /// outcome; the models check that no wake-up is lost. Should one be,
-    /// the member looks again every [`OUTCOME_RECHECK`](Self::OUTCOME_RECHECK)
-    /// rather than wait for ever, and a member whose batch has ended
-    /// without its outcome fails at once with [`ErrorKind::Internal`](crate::ErrorKind::Internal)
-    /// instead of hanging.
-    fn outcome_of(&self, mut group: MutexGuard<'_, Group<M::Connection>>, number: u64) -> Result<()> {
-        loop {
-            if let Some(outcome) = group.outcomes.collect(number) {
-                return outcome;
-            }
-            (group, _) = self.settled.wait_until(group, Instant::now() + Self::OUTCOME_RECHECK);
-        }
-    }
+/// A caller's work, back out of the queue.
+struct Left<C> {
+    job: Job<C>,
+    /// How many were queued ahead of it.
+    ahead: usize,
 }
 
 /// Settings for a [`GroupCommit`]; start from [`GroupCommit::builder`].
@@ -444,15 +335,14 @@ impl<M: Manager> GroupCommitBuilder<M> {
             batch_cap: self.batch_cap,
             group: Mutex::new(Group {
                 conn: Some(conn),
-                line: Line::new(Line::OVERTAKING_BOUND),
-                open: None,
-                outcomes: Outcomes::new(),
+                running: false,
+                queue: VecDeque::new(),
+                told: HashMap::new(),
+                next_ticket: 0,
                 next_batch: 0,
+                ended: 0,
                 closed: false,
-                // Until measured, assume a commit is worth sharing.
-                commit_cost: Duration::from_millis(1),
             }),
-            settled: Condvar::new(),
         })
     }
 }
@@ -470,56 +360,61 @@ impl<M: Manager> Access for GroupCommit<M> {
         Self::strategy().name
     }
 
-    fn read_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
+    fn read_with(&self, work: ReadWork<'_, M::Connection>) -> Result<()> {
         self.readers.read_with(work)
     }
 
-    fn write_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
-        let (group, conn) = self.hold()?;
-        let batch = group.open.as_ref().map(|b| b.number);
-        let closed = group.closed;
-        drop(group);
-        let (conn, turn, done) = match batch {
-            Some(_) => {
-                let mut conn = conn.expect("a batch is open only on a kept connection");
-                // Closed while it waited: it still ends the batch it was
-                // handed, or the batch's members would wait for ever.
-                let done = match closed {
-                    true => Done::Failed(Failure::Error(Error::closed("group commit"))),
-                    false => member::run_member(&self.manager, &mut conn, work),
-                };
-                (conn, None, done)
-            }
-            None if closed => {
-                self.give_back(conn);
-                return Err(Error::closed("group commit"));
-            }
-            None => {
-                let (conn, turn) = self.begin(conn)?;
-                let done = member::run_first(&self.manager, &conn, work);
-                (conn, Some(turn), done)
-            }
-        };
-        self.settle(conn, turn, done)
+    /// Runs a batch if the writer is free (this caller's work first, then
+    /// the queued callers', up to the cap); otherwise queues the work for
+    /// the running batch's runner, or the next, and waits.
+    fn write_with(&self, work: WriteWork<'_, M::Connection>) -> Result<()> {
+        let mut group = self.group.lock();
+        if group.closed {
+            return Err(Error::closed("group commit"));
+        }
+        // A caller that finds the writer free runs at once, past those
+        // queued (a woken caller would first have to be scheduled), but its
+        // batch then runs theirs, in order. Batches of one keep the order.
+        if !group.running && (group.queue.is_empty() || self.batch_cap > 1) {
+            return self.start_batch(group).run(work);
+        }
+        let ticket = group.next_ticket;
+        group.next_ticket += 1;
+        let wake = Arc::new(Condvar::new());
+        // SAFETY: this frame keeps the protocol of `group/job.rs`: it
+        // returns (in `wait_for`) only after taking the job out of the
+        // queue itself, or after reading the outcome a runner published
+        // once it was done with the job.
+        let job = unsafe { Job::new(work) };
+        group.queue.push_back(Queued { ticket, job, wake: wake.clone() });
+        self.wait_for(group, ticket, &wake)
     }
 
-    /// The writer and the readers added up; callers waiting for the writer
-    /// connection count as waiting.
+    /// The writer and the readers added up; callers whose work is queued
+    /// count as waiting.
     fn state(&self) -> State {
         let readers = self.readers.state();
         let group = self.group.lock();
-        let held = group.line.is_held();
-        let writer_idle = usize::from(!held && group.conn.is_some());
-        State::new(readers.idle + writer_idle, readers.in_use + usize::from(held), readers.waiting + group.line.waiting())
+        let writer_idle = usize::from(!group.running && group.conn.is_some());
+        State::new(
+            readers.idle + writer_idle,
+            readers.in_use + usize::from(group.running),
+            readers.waiting + group.queue.len(),
+        )
     }
 
+    /// Queued callers leave at once with a closed error, their work never
+    /// run; a running batch ends as it would have (its members hear its
+    /// outcome), taking no more work, and its connection is closed.
     fn close(&self) {
         let mut group = self.group.lock();
         group.closed = true;
-        if !group.line.is_held() {
+        if !group.running {
             group.conn = None;
         }
-        group.line.wake_all();
+        for queued in &group.queue {
+            queued.wake.notify_one();
+        }
         drop(group);
         self.writers.close();
         self.readers.close();

@@ -1,16 +1,16 @@
 //! The fair waiting line: who gets a resource one holder at a time (the
-//! write turn of a database file, the group strategy's writer connection),
-//! in arrival order, with a bounded exception for a caller already running.
+//! write turn of a database file), in arrival order, with a bounded
+//! exception for a caller already running.
 //!
-//! **Why one line for both.** The write queue and group commit wait for the
-//! same kind of thing (one holder, many waiters, a deadline each, a close)
-//! and must promise the same order. Two copies of this logic drifted once:
-//! one bounded overtaking by count and by time, the other by count alone.
-//! Here it is written, and model-checked, once (`tests/loom_write_queue.rs`
-//! checks it through the write queue; `tests/loom_group.rs` through the
-//! group, which keeps it under the same lock as its batch, so that the
-//! decision to hand an open transaction on and the count of those waiting
-//! for it never disagree).
+//! **Why it is a module of its own.** It was written for the write queue
+//! and group commit, which once both waited for one holder (the turn, the
+//! writer connection); two copies of it had drifted (one bounded
+//! overtaking by count and by time, the other by count alone). Group
+//! commit no longer waits in it: its callers queue their *work*, which the
+//! caller running the batch takes in arrival order (`src/group.rs`), so
+//! nobody there waits for a resource to be handed over. The line stays
+//! apart from the write queue's registry of files, with its own unit tests,
+//! and is model-checked through the write queue (`tests/loom_write_queue.rs`).
 //!
 //! **Order.** Waiters form a line in arrival order, each on a condition
 //! variable of its own, so that the holder wakes exactly the caller it

@@ -15,7 +15,7 @@
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-use crate::access::{Access, Reuse, State, Work, check_return, connect, prepare, read_on, write_on, writers};
+use crate::access::{Access, Reuse, State, ReadWork, WriteWork, check_return, connect, prepare, read_on, write_on, writers};
 use crate::error::{Error, Result};
 use crate::manager::Manager;
 use crate::strategy::{Connections, Strategy};
@@ -123,11 +123,11 @@ impl<M: Manager> Access for Locked<M> {
         Self::strategy().name
     }
 
-    fn read_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
+    fn read_with(&self, work: ReadWork<'_, M::Connection>) -> Result<()> {
         self.run(|conn| read_on(&self.manager, conn, work))
     }
 
-    fn write_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
+    fn write_with(&self, work: WriteWork<'_, M::Connection>) -> Result<()> {
         // The turn first, then the lock: readers never wait behind a writer
         // that is waiting for its turn.
         let _turn = self.writers.turn().map_err(|e| self.manager.explain(e))?;

@@ -18,7 +18,7 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
 
-use crate::access::{Access, Reuse, State, Work, check_return, connect, prepare, read_on, resume_panic, write_on, writers};
+use crate::access::{Access, Reuse, State, ReadWork, WriteWork, check_return, connect, prepare, read_on, resume_panic, write_on, writers};
 use crate::error::{Error, Result};
 use crate::manager::Manager;
 use crate::strategy::{Connections, Strategy};
@@ -157,12 +157,12 @@ impl<M: Manager> Access for PerThread<M> {
         Self::strategy().name
     }
 
-    fn read_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
+    fn read_with(&self, work: ReadWork<'_, M::Connection>) -> Result<()> {
         let checkout = self.checkout()?;
         read_on(&self.manager, checkout.conn.as_ref().expect("present until drop"), work)
     }
 
-    fn write_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
+    fn write_with(&self, work: WriteWork<'_, M::Connection>) -> Result<()> {
         let _turn = self.writers.turn().map_err(|e| self.manager.explain(e))?;
         let checkout = self.checkout()?;
         write_on(&self.manager, checkout.conn.as_ref().expect("present until drop"), work)

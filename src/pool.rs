@@ -27,7 +27,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
-use crate::access::{Access, Reuse, State, Work, check_return, connect, prepare, read_on, resume_panic, write_on, writers};
+use crate::access::{Access, Reuse, State, ReadWork, WriteWork, check_return, connect, prepare, read_on, resume_panic, write_on, writers};
 use crate::error::{Error, Result};
 use crate::manager::Manager;
 use crate::strategy::{Connections, Strategy};
@@ -346,12 +346,12 @@ impl<M: Manager> Access for Pool<M> {
         Self::strategy().name
     }
 
-    fn read_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
+    fn read_with(&self, work: ReadWork<'_, M::Connection>) -> Result<()> {
         let conn = self.get()?;
         read_on(&self.shared.manager, &conn, work)
     }
 
-    fn write_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
+    fn write_with(&self, work: WriteWork<'_, M::Connection>) -> Result<()> {
         // The turn first: a writer waiting for its turn holds no connection
         // that a reader could use.
         let _turn = self.shared.writers.turn().map_err(|e| self.shared.manager.explain(e))?;

@@ -24,7 +24,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use crate::access::{Access, State, Work};
+use crate::access::{Access, State, ReadWork, WriteWork};
 use crate::error::Result;
 use crate::locked::Locked;
 use crate::manager::Manager;
@@ -138,11 +138,11 @@ impl<M: Manager> Access for SplitPool<M> {
         Self::strategy().name
     }
 
-    fn read_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
+    fn read_with(&self, work: ReadWork<'_, M::Connection>) -> Result<()> {
         self.readers.read_with(work)
     }
 
-    fn write_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
+    fn write_with(&self, work: WriteWork<'_, M::Connection>) -> Result<()> {
         self.writer.write_with(work)
     }
 

@@ -45,7 +45,7 @@
 //! use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 //! use std::sync::{Mutex, PoisonError};
 //! use litepool::{Access, Error, Result, SqliteManager, State};
-//! use litepool::strategy::{Connections, Manager, Reuse, Strategy, Work, Writers};
+//! use litepool::strategy::{Connections, Manager, Reuse, Strategy, ReadWork, WriteWork, Writers};
 //! use litepool::strategy::{check_return, connect, prepare, read_on, resume_panic, write_on, writers};
 //!
 //! struct OneConnection<M: Manager> {
@@ -96,10 +96,10 @@
 //! impl<M: Manager> Access for OneConnection<M> {
 //!     type Connection = M::Connection;
 //!     fn name(&self) -> &str { "one-connection" }
-//!     fn read_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
+//!     fn read_with(&self, work: ReadWork<'_, M::Connection>) -> Result<()> {
 //!         self.run(|manager, conn| read_on(manager, conn, work))
 //!     }
-//!     fn write_with(&self, work: Work<'_, M::Connection>) -> Result<()> {
+//!     fn write_with(&self, work: WriteWork<'_, M::Connection>) -> Result<()> {
 //!         // The turn before the lock: readers never wait behind a queued writer.
 //!         let _turn = self.writers.turn().map_err(|e| self.manager.explain(e))?;
 //!         self.run(|manager, conn| write_on(manager, conn, work))
@@ -127,7 +127,7 @@
 //! ```
 
 pub use crate::access::{
-    Reuse, Work, check_return, connect, prepare, read_on, resume_panic, write_on, writers,
+    ReadWork, Reuse, WriteWork, check_return, connect, prepare, read_on, resume_panic, write_on, writers,
 };
 pub use crate::manager::{MEMBER_SAVEPOINT, Manager, Transactional};
 pub use crate::write_queue::{Turn, WriteQueue, Writers};

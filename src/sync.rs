@@ -301,14 +301,6 @@ pub(crate) fn has_elapsed(since: std::time::Instant, limit: std::time::Duration)
     !cfg!(any(loom, shuttle)) && since.elapsed() >= limit
 }
 
-/// Whether a cost measured on the real clock exceeds another. Under loom,
-/// always: a branch on the clock would make two runs of one schedule
-/// differ, which loom forbids, and this way the models explore the branch
-/// that runs more of the code (the group strategy's batching).
-pub(crate) fn costs_more(measured: std::time::Duration, than: std::time::Duration) -> bool {
-    cfg!(any(loom, shuttle)) || measured > than
-}
-
 /// `std`'s atomic counter even under loom, for the fake connection's fault
 /// counters: a model injects a fault before it starts its threads, and a
 /// loom-visible counter would add a scheduling point to every connect,

@@ -777,7 +777,7 @@ fn a_wal_only_strategy_refuses_every_way_of_opening_a_rollback_journal() {
 // ------------------------------------------------------- transaction end ---
 
 /// Work that ends the write's transaction in its own way.
-type Ending = dyn Fn(&Connection) -> rusqlite::Result<()>;
+type Ending = dyn Fn(&Connection) -> rusqlite::Result<()> + Sync;
 
 /// Work that ends litepool's transaction itself is never acknowledged as
 /// one atomic write: a `COMMIT` or `ROLLBACK` of its own, or a trigger's

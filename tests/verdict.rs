@@ -12,7 +12,7 @@ mod support;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use litepool::strategy::Work;
+use litepool::strategy::{ReadWork, WriteWork};
 use litepool::stress::{self, Workload};
 use litepool::{Access, AccessExt, Locked, Result, SqliteManager, State};
 use rusqlite::Connection;
@@ -59,14 +59,14 @@ impl Access for Liar {
         "liar"
     }
 
-    fn read_with(&self, work: Work<'_, Connection>) -> Result<()> {
+    fn read_with(&self, work: ReadWork<'_, Connection>) -> Result<()> {
         match (&*self.stale.lock().unwrap(), self.lie) {
             (Some(stale), Lie::StaleReads) => work(stale),
             _ => self.inner.read_with(work),
         }
     }
 
-    fn write_with(&self, work: Work<'_, Connection>) -> Result<()> {
+    fn write_with(&self, work: WriteWork<'_, Connection>) -> Result<()> {
         let n = self.writes.fetch_add(1, Ordering::SeqCst);
         match self.lie {
             Lie::AcknowledgesUnrun if n % 5 == 4 => Ok(()),

@@ -6,7 +6,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-use crate::access::{Work, resume_panic};
+use crate::access::{WriteWork, resume_panic};
 use crate::error::{Error, Result};
 use crate::manager::{Manager, Transactional};
 
@@ -45,7 +45,7 @@ impl Failure {
 
 /// Runs `work` as the first write of a new batch: in `BEGIN IMMEDIATE`,
 /// with no savepoint (nobody else's rows are in the transaction yet).
-pub(super) fn run_first<M: Manager>(manager: &M, conn: &M::Connection, work: Work<'_, M::Connection>) -> Done {
+pub(super) fn run_first<M: Manager>(manager: &M, conn: &M::Connection, work: WriteWork<'_, M::Connection>) -> Done {
     match catch_unwind(AssertUnwindSafe(|| work(conn))) {
         Ok(Ok(())) if conn.in_transaction() => Done::Joined,
         Ok(Ok(())) => Done::Failed(Failure::Error(Error::transaction_ended_by_work())),
@@ -66,7 +66,7 @@ pub(super) fn run_first<M: Manager>(manager: &M, conn: &M::Connection, work: Wor
 
 /// Runs `work` inside the open batch, in litepool's savepoint, with the
 /// connection sealed.
-pub(super) fn run_member<M: Manager>(manager: &M, conn: &mut M::Connection, work: Work<'_, M::Connection>) -> Done {
+pub(super) fn run_member<M: Manager>(manager: &M, conn: &mut M::Connection, work: WriteWork<'_, M::Connection>) -> Done {
     let lost = |e: Error| Done::Lost(Failure::Error(e));
     if let Err(e) = conn.savepoint() {
         return if conn.in_transaction() { Done::Failed(Failure::Error(e)) } else { lost(e) };

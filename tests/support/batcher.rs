@@ -11,7 +11,7 @@ use litepool::fake::{FakeConnection, FakeDatabase, FakeManager};
 use litepool::{Access, GroupCommit, Result};
 
 /// A caller's work, as the batcher takes it.
-pub type Job<'a> = &'a mut dyn FnMut(&FakeConnection) -> Result<()>;
+pub type Job<'a> = &'a mut (dyn FnMut(&FakeConnection) -> Result<()> + Send);
 
 /// A group-commit writer under test.
 pub trait Batcher: Send + Sync + 'static {

@@ -14,7 +14,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use crate::support::checker::{Condvar, Mutex, UnsafeCell};
 use crate::support::runner::{Fake, Subject};
 use litepool::fake::{FakeConnection, FakeManager};
-use litepool::strategy::{Connections, Manager, Sizing, Transactional, Work};
+use litepool::strategy::{Connections, Manager, ReadWork, Sizing, Transactional, WriteWork};
 use litepool::{Access, Error, ErrorKind, Result, State};
 
 /// Claims `Sync` for a value that is not: the tutorial's shared connection.
@@ -247,14 +247,14 @@ impl Access for PlantedPool {
         "planted-pool"
     }
 
-    fn read_with(&self, work: Work<'_, FakeConnection>) -> Result<()> {
+    fn read_with(&self, work: ReadWork<'_, FakeConnection>) -> Result<()> {
         let mut checkout = self.acquire()?;
         let result = work(checkout.conn());
         checkout.failed = result.is_err();
         result
     }
 
-    fn write_with(&self, work: Work<'_, FakeConnection>) -> Result<()> {
+    fn write_with(&self, work: WriteWork<'_, FakeConnection>) -> Result<()> {
         let mut checkout = self.acquire()?;
         let conn = checkout.conn();
         conn.begin_immediate()?;
@@ -319,7 +319,7 @@ impl Access for UnlockBeforeCommit {
         "unlock-before-commit"
     }
 
-    fn read_with(&self, work: Work<'_, FakeConnection>) -> Result<()> {
+    fn read_with(&self, work: ReadWork<'_, FakeConnection>) -> Result<()> {
         let closed = self.lock.lock().unwrap();
         if *closed {
             return Err(Error::new(ErrorKind::Closed, "closed"));
@@ -331,7 +331,7 @@ impl Access for UnlockBeforeCommit {
         result
     }
 
-    fn write_with(&self, work: Work<'_, FakeConnection>) -> Result<()> {
+    fn write_with(&self, work: WriteWork<'_, FakeConnection>) -> Result<()> {
         let closed = self.lock.lock().unwrap();
         if *closed {
             return Err(Error::new(ErrorKind::Closed, "closed"));
@@ -397,14 +397,14 @@ impl Access for PlantedSplit {
         "planted-split"
     }
 
-    fn read_with(&self, work: Work<'_, FakeConnection>) -> Result<()> {
+    fn read_with(&self, work: ReadWork<'_, FakeConnection>) -> Result<()> {
         match self.bug {
             SplitBug::ReadFromWriter => work(&self.writer.0),
             SplitBug::SecondWriter => self.readers.read_with(work),
         }
     }
 
-    fn write_with(&self, work: Work<'_, FakeConnection>) -> Result<()> {
+    fn write_with(&self, work: WriteWork<'_, FakeConnection>) -> Result<()> {
         if self.bug == SplitBug::SecondWriter {
             return self.writers.write_with(work);
         }

@@ -1,0 +1,226 @@
+//! The runner of a batch: the caller that found the writer free. It takes
+//! the file's write turn and `BEGIN IMMEDIATE`, runs its own work first, as
+//! any write runs (no savepoint: nobody else's rows are in the transaction
+//! yet), then the queued callers' work in arrival order, each in
+//! litepool's savepoint with the connection sealed, until nobody is queued
+//! or the batch is full; commits once for all of them; and tells each
+//! caller its outcome, waking it once.
+//!
+//! A [`Runner`] is also the batch's guard: if the runner's thread unwinds
+//! before the batch ends (a panic in a manager callback, say; a panic in
+//! any caller's work is caught and goes back to that caller), its `Drop`
+//! closes the connection, which rolls back what the `COMMIT` did not
+//! cover, and tells every member, so that no caller whose work it took is
+//! left waiting.
+
+use std::any::Any;
+
+use crate::access::{Reuse, WriteWork, check_return, connect, resume_panic};
+use crate::error::{Error, Result};
+use crate::manager::{Manager, Transactional};
+use crate::sync::{Arc, Condvar};
+
+use super::member::{self, Done, Failure, fail};
+use super::{GroupCommit, Queued, Told};
+
+/// A batch being run, and the runner's hold on the writer.
+pub(super) struct Runner<'a, M: Manager> {
+    strategy: &'a GroupCommit<M>,
+    /// The writer connection (`None`: discarded; the runner opens one).
+    conn: Option<M::Connection>,
+    number: u64,
+    /// Callers whose work joined the open transaction, waiting for its
+    /// `COMMIT`.
+    joined: Vec<Member>,
+    /// Callers whose work failed alone, with their failure.
+    failed: Vec<(Member, Failure)>,
+    /// Whether the `COMMIT` succeeded: what the joined members hear if the
+    /// runner unwinds before it has told them.
+    committed: bool,
+    /// Whether every member has been told and the writer released.
+    ended: bool,
+}
+
+/// A caller whose work the runner took from the queue and ran.
+struct Member {
+    ticket: u64,
+    wake: Arc<Condvar>,
+}
+
+impl<'a, M: Manager> Runner<'a, M> {
+    pub(super) fn new(strategy: &'a GroupCommit<M>, conn: Option<M::Connection>, number: u64) -> Runner<'a, M> {
+        Runner { strategy, conn, number, joined: Vec::new(), failed: Vec::new(), committed: false, ended: false }
+    }
+
+    /// Runs the batch, `own` first, and returns the runner's own outcome.
+    pub(super) fn run(mut self, own: WriteWork<'_, M::Connection>) -> Result<()> {
+        let strategy = self.strategy;
+        let manager = &strategy.manager;
+        let turn = match strategy.writers.turn() {
+            Ok(turn) => turn,
+            Err(e) => return self.fail_alone(manager.explain(e)),
+        };
+        if self.conn.is_none() {
+            match connect(manager) {
+                Ok(conn) => self.conn = Some(conn),
+                Err(e) => return self.fail_alone(e),
+            }
+        }
+        let conn = self.conn.as_mut().expect("opened above");
+        if let Err(e) = conn.begin_immediate() {
+            drop(turn);
+            return self.fail_alone(manager.explain(e));
+        }
+        if let Done::Failed(failure) = member::run_first(manager, conn, own) {
+            // Rolled back, and nobody else's rows were in the transaction.
+            drop(turn);
+            let panic = self.end(None);
+            return fail(failure, panic);
+        }
+
+        let lost = self.run_queued();
+        let conn = self.conn.as_ref().expect("a batch keeps its connection");
+        let failure = match lost {
+            Some(why) => Some(Error::batch_rolled_back(&why)),
+            None => match conn.commit() {
+                Ok(()) => {
+                    self.committed = true;
+                    None
+                }
+                Err(e) => Some(Error::batch_commit_failed(&manager.explain(e))),
+            },
+        };
+        if failure.is_some() && conn.in_transaction() {
+            // If this fails too, the return path discards the connection,
+            // which rolls back as it closes: no transaction stays open.
+            let _ = conn.rollback();
+        }
+        drop(turn);
+        if let Some(panic) = self.end(failure.as_ref()) {
+            resume_panic(panic);
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Runs the queued callers' work in the open transaction, in arrival
+    /// order, until nobody is queued or the batch is full. Returns why the
+    /// transaction was lost, if it was.
+    fn run_queued(&mut self) -> Option<String> {
+        let manager = &self.strategy.manager;
+        let mut size = 1;
+        while size < self.strategy.batch_cap {
+            let taken = self.take(self.strategy.batch_cap - size);
+            if taken.is_empty() {
+                return None;
+            }
+            let mut taken = taken.into_iter();
+            while let Some(mut queued) = taken.next() {
+                size += 1;
+                let conn = self.conn.as_mut().expect("a batch keeps its connection");
+                let done = member::run_member(manager, conn, queued.job.work());
+                let member = Member { ticket: queued.ticket, wake: queued.wake };
+                match done {
+                    Done::Joined => self.joined.push(member),
+                    Done::Failed(failure) => self.failed.push((member, failure)),
+                    Done::Lost(failure) => {
+                        let why = failure.describe();
+                        self.failed.push((member, failure));
+                        self.put_back(taken);
+                        return Some(why);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Takes up to `most` callers' work from the front of the queue into
+    /// this batch (none once the strategy closed).
+    fn take(&mut self, most: usize) -> Vec<Queued<M::Connection>> {
+        let mut group = self.strategy.group.lock();
+        if group.closed {
+            return Vec::new();
+        }
+        let n = most.min(group.queue.len());
+        let taken: Vec<_> = group.queue.drain(..n).collect();
+        for queued in &taken {
+            group.told.insert(queued.ticket, Told::Running { batch: self.number });
+        }
+        taken
+    }
+
+    /// Puts work taken but not started back at the front of the queue, in
+    /// its order: the transaction it was to join is gone.
+    fn put_back(&mut self, rest: std::vec::IntoIter<Queued<M::Connection>>) {
+        let mut group = self.strategy.group.lock();
+        for queued in rest.rev() {
+            group.told.remove(&queued.ticket);
+            group.queue.push_front(queued);
+        }
+    }
+
+    /// The batch failed before any work ran: the runner's own error, and
+    /// the writer released.
+    fn fail_alone(self, e: Error) -> Result<()> {
+        let panic = self.end(None);
+        fail(Failure::Error(e), panic)
+    }
+
+    /// Ends the batch after its transaction ended: the return path every
+    /// strategy shares (keep or discard the connection), then every member
+    /// told (`failure`: what the joined ones hear; `None`, committed).
+    /// Returns a panic from the manager's callbacks, to resume.
+    fn end(mut self, failure: Option<&Error>) -> Option<Box<dyn Any + Send>> {
+        let (kept, panic) = match self.conn.as_ref().map(|conn| check_return(&self.strategy.manager, conn, false)) {
+            Some(Reuse::Keep) => (true, None),
+            Some(Reuse::Discard) | None => (false, None),
+            Some(Reuse::Panicked(panic)) => (false, Some(panic)),
+        };
+        // A discarded connection closes here, outside the lock.
+        let conn = self.conn.take().filter(|_| kept);
+        self.tell(conn, failure);
+        panic
+    }
+
+    /// Publishes every member's outcome under the group's lock, releases
+    /// the writer (giving the connection back, unless the strategy closed),
+    /// and wakes the members and the first caller still queued, who will
+    /// run the next batch.
+    fn tell(&mut self, conn: Option<M::Connection>, failure: Option<&Error>) {
+        let mut wake = Vec::with_capacity(self.joined.len() + self.failed.len() + 1);
+        let mut group = self.strategy.group.lock();
+        for member in self.joined.drain(..) {
+            let outcome = failure.map_or(Ok(()), |e| Err(Failure::Error(e.copy())));
+            group.told.insert(member.ticket, Told::Done(outcome));
+            wake.push(member.wake);
+        }
+        for (member, failure) in self.failed.drain(..) {
+            group.told.insert(member.ticket, Told::Done(Err(failure)));
+            wake.push(member.wake);
+        }
+        group.ended = self.number + 1;
+        group.running = false;
+        group.conn = conn.filter(|_| !group.closed);
+        wake.extend(group.queue.front().map(|queued| queued.wake.clone()));
+        drop(group);
+        self.ended = true;
+        for wake in wake {
+            wake.notify_one();
+        }
+    }
+}
+
+impl<M: Manager> Drop for Runner<'_, M> {
+    /// The runner's thread is unwinding mid-batch: the connection closes
+    /// (rolling back anything uncommitted) and every member hears the
+    /// batch's outcome: committed if the `COMMIT` had succeeded, otherwise
+    /// not applied.
+    fn drop(&mut self) {
+        if self.ended {
+            return;
+        }
+        self.conn = None;
+        let failure = (!self.committed).then(Error::batch_runner_panicked);
+        self.tell(None, failure.as_ref());
+    }
+}
