@@ -4,6 +4,7 @@
 //! with: writers that record what was acknowledged, and the check that the
 //! rows committed are exactly those.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::support::checker::{Arc, Mutex, check, pick, thread};
@@ -84,9 +85,41 @@ pub fn acknowledge(db: &FakeDatabase, acks: &Acked, id: usize, result: &Result<(
     true
 }
 
-/// Inserts row `id` through the batcher and acknowledges it if it returns Ok.
+/// Inserts row `id` through the batcher and acknowledges it if it returns
+/// Ok. The work lives on the heap for the rest of the process (see
+/// [`tracked_write`]).
 pub fn write_row<B: Batcher>(db: &FakeDatabase, batcher: &B, acks: &Acked, id: usize) -> bool {
-    acknowledge(db, acks, id, &batcher.write(&mut |c| c.insert_id(id)))
+    acknowledge(db, acks, id, &batcher.write(Box::leak(Box::new(move |c: &FakeConnection| c.insert_id(id)))))
+}
+
+/// What a [`tracked_write`]'s work saw: how often it ran, and whether it
+/// ran after its caller had returned.
+pub struct Tracked {
+    pub runs: &'static AtomicUsize,
+    pub late: &'static AtomicBool,
+}
+
+/// Inserts row `id` with work that counts its runs and notes a run after
+/// its caller returned. The work lives on the heap for the rest of the
+/// process (a few bytes per write, for a test), not on the caller's stack:
+/// a batcher that breaks the protocol of `src/group/job.rs` (runs work
+/// twice, or after its caller left) then gives a wrong answer that a
+/// property can catch, not undefined behaviour. (std's atomics, not the
+/// checker's: they observe the run, and are not part of it.)
+pub fn tracked_write<B: Batcher>(batcher: &B, id: usize) -> (Result<()>, Tracked) {
+    let runs: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+    let returned: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
+    let late: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
+    let work = Box::leak(Box::new(move |c: &FakeConnection| {
+        runs.fetch_add(1, Ordering::SeqCst);
+        if returned.load(Ordering::SeqCst) {
+            late.store(true, Ordering::SeqCst);
+        }
+        c.insert_id(id)
+    }));
+    let result = batcher.write(work);
+    returned.store(true, Ordering::SeqCst);
+    (result, Tracked { runs, late })
 }
 
 /// Spawns a writer that inserts rows `first`, `first + 1`, … (`times` of

@@ -119,14 +119,22 @@ fn install_panic_hook() {
             if message.contains(EXPECTED_PANIC) {
                 return;
             }
-            let model = MODEL.lock().map(|m| m.clone()).unwrap_or_default();
-            let iteration = ITERATION.load(StdOrdering::Relaxed);
-            let (scheduler, earlier) = SCHEDULER.lock().map(|s| s.clone()).unwrap_or_default();
-            let total = if scheduler.is_empty() { String::new() } else { (earlier + iteration).to_string() };
-            eprintln!("LITEPOOL-CAUGHT model={model} iteration={iteration}{scheduler}{total}");
+            print_caught();
             default(info);
         }));
     });
+}
+
+/// The line that names the model and iteration that failed, which the
+/// planted suites read (`runner.rs`). Printed by the panic hook, and again
+/// when a model fails by a planted panic the hook keeps quiet (one that
+/// escaped into another thread, say); the planted suites read the first.
+fn print_caught() {
+    let model = MODEL.lock().map(|m| m.clone()).unwrap_or_default();
+    let iteration = ITERATION.load(StdOrdering::Relaxed);
+    let (scheduler, earlier) = SCHEDULER.lock().map(|s| s.clone()).unwrap_or_default();
+    let total = if scheduler.is_empty() { String::new() } else { (earlier + iteration).to_string() };
+    eprintln!("LITEPOOL-CAUGHT model={model} iteration={iteration}{scheduler}{total}");
 }
 
 /// How many threads a model runs and how many connections its strategy
@@ -285,6 +293,7 @@ pub fn check(model: &str, threads: usize, body: impl Fn() + Sync + Send + 'stati
             .run(run),
         }));
         if let Err(panic) = outcome {
+            print_caught();
             eprintln!(
                 "SHUTTLE-FAILED {model}: scheduler {scheduler}, seed {seed}, iteration {}; replay it with \
                  LITEPOOL_SHUTTLE_SCHEDULER={scheduler} LITEPOOL_SHUTTLE_SEED={seed} \

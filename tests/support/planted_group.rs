@@ -1,100 +1,114 @@
 //! The planted batching bugs: [`PlantedBatcher`] is a copy of group
-//! commit's batching logic (no readers, no write queue, no reconnecting),
-//! waiting in the one planted copy of the line (`planted_line.rs`), with
-//! one realistic mistake switched on, each taken from the pitfalls the
-//! prototypes hit; with [`GroupBug::None`] it passes every property
+//! commit's batching logic (no readers, no write queue, no reconnecting):
+//! a caller that finds the writer free runs a batch, its own work first and
+//! then the queued callers', and tells each its outcome; with one realistic
+//! mistake switched on, each taken from the pitfalls the prototypes and
+//! earlier versions hit. With [`GroupBug::None`] it passes every property
 //! (`a_correct_copy_passes`). [`CAUGHT_BY`] says which property must catch
 //! each bug.
+//!
+//! Like the real strategy it lends a queued caller's borrowed work to the
+//! runner's thread. The bugs that break that protocol (work run twice, or
+//! after its caller left) are caught only by properties whose work lives on
+//! the heap until the model ends (`tracked_write`), so that the planted
+//! mistake is a wrong answer, not undefined behaviour.
 
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-use crate::support::checker::{Condvar, Mutex};
+use crate::support::checker::{Arc, Condvar, Mutex};
 use crate::support::group::{Batcher, Job, PROPERTIES};
-use crate::support::planted_line::{LineBug, PlantedWaitLine, Refusal};
 use crate::support::runner::{Caught, PlantedSuite};
 use litepool::fake::{FakeConnection, FakeDatabase, SealModel};
-use litepool::strategy::{Manager, Transactional, WriteQueue};
+use litepool::strategy::{Manager, Transactional};
 use litepool::{Error, ErrorKind, Result};
 
 /// The mistakes a batching writer can make, from the pitfalls the
-/// prototypes hit.
+/// prototypes and earlier versions hit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GroupBug {
     None,
-    /// A member is told Ok when it hands the transaction on, before the
-    /// COMMIT.
+    /// A member is told Ok as soon as its work joins, before the COMMIT.
     AckBeforeCommit,
-    /// Outcomes go in one slot, not per batch number: a member reads
-    /// whichever batch closed last.
-    OneOutcomeSlot,
-    /// A failing member that is last in its batch returns its error and
-    /// hands the connection on without committing the others' rows.
-    FailingLastSkipsCommit,
-    /// A waiter whose wait timed out leaves before checking whether the
-    /// transaction was handed to it.
-    GiveUpDropsHanded,
-    /// The hand-off sets who holds the connection but wakes nobody.
-    HandOffWithoutWake,
-    /// The holder decides to pass the transaction on from a count of
-    /// waiters read under an earlier lock.
-    CountOutsideLock,
+    /// Outcomes are told by position, the failed members' after the joined
+    /// ones', not by ticket: a member hears another's.
+    OutcomeToWrongSlot,
+    /// The runner copies the queued work instead of taking it: the work
+    /// stays queued and runs again.
+    WorkRunTwice,
+    /// A caller whose deadline passed leaves even though a runner has
+    /// taken its work: the work runs after its caller returned.
+    CallerLeavesWhenTaken,
+    /// A member's panic is not caught: it unwinds the runner's thread.
+    PanicEscapes,
+    /// A member's panic is caught, but resumed in the runner's thread; its
+    /// own caller hears an error.
+    PanicResumedInRunner,
+    /// Outcomes are published, but nobody is woken to read them.
+    WakeNobody,
+    /// A batch ends without waking the first caller still queued.
+    FrontNotWoken,
+    /// A queued caller whose deadline passed leaves before it looks
+    /// whether the writer is free for it: woken to run the next batch, it
+    /// leaves, and nobody wakes the caller behind it.
+    GiveUpStrandsTheNext,
     /// A failed COMMIT is reported but not rolled back.
     FailedCommitLeavesOpen,
     /// When SQLite rolled the whole transaction back, only the member whose
     /// work saw it fails; the members before it are acknowledged.
     LostBatchAcked,
-    /// A panic in the work is not caught: it unwinds with the connection.
-    PanicEscapes,
     /// A failed member's savepoint is released instead of rolled back.
     FailedMemberKeepsRows,
     /// The work runs unsealed: its COMMIT commits the others' rows.
     NoSeal,
-    /// A batch is closed when it has more than the cap, not the cap.
+    /// A batch takes the cap's worth of queued work besides the runner's own.
     CapOffByOne,
-    /// A closed strategy's waiter that was handed the open transaction
-    /// fails without ending the batch.
-    ClosedHandedLeaves,
-    /// `close` sets its flag but wakes nobody: waiters fail only when the
-    /// connection comes back.
+    /// `close` sets its flag but wakes nobody: queued callers fail only
+    /// when the batch ends.
     CloseWakesNobody,
-    /// The line is a ring of four slots that, full, overwrites its oldest
-    /// waiter, who then waits for ever: it takes five writers queued at
-    /// once (six threads) to show, more than loom can run.
-    LineOfFour,
-    /// `close` wakes at most a batch's worth of waiters (the ones that
-    /// could have joined the open batch): it takes more than a cap's worth
-    /// of writers waiting at close to show, and the others are only failed
-    /// when the connection comes back.
+    /// `close` wakes at most a batch's worth of queued callers: it takes
+    /// more than a cap's worth queued to show.
     CloseWakesOneBatch,
-    /// Between batches the connection is freed for anyone, however often
-    /// the head of the line has been overtaken: no bound.
-    UnboundedOvertaking,
+    /// The queue is a ring of four slots that, full, overwrites its oldest
+    /// caller, whose work then never runs: it takes five callers queued at
+    /// once (six threads) to show, more than loom can run.
+    QueueOfFour,
+    /// A caller that finds the writer free runs only its own work and
+    /// leaves the queue to the caller woken for it: a caller coming back
+    /// again and again passes the queued one every time.
+    RunnerSkipsQueue,
     /// The seal before issue 21 (`SealModel::InstalledOnce`): the
     /// authorizer set once, so litepool's `COMMIT`, cached unsealed at the
     /// end of one batch, runs unchecked in a sealed write of the next.
     SealInstalledOnce,
+    /// A caller looks at `closed` before it looks whether its work was
+    /// taken: after a close, a caller whose work a runner took fails
+    /// closed, though its rows may commit.
+    ClosedFailsTaken,
 }
 
 impl GroupBug {
-    pub const ALL: [(&'static str, GroupBug); 18] = [
+    pub const ALL: [(&'static str, GroupBug); 20] = [
         ("ack-before-commit", GroupBug::AckBeforeCommit),
-        ("one-outcome-slot", GroupBug::OneOutcomeSlot),
-        ("failing-last-skips-commit", GroupBug::FailingLastSkipsCommit),
-        ("give-up-drops-handed", GroupBug::GiveUpDropsHanded),
-        ("hand-off-without-wake", GroupBug::HandOffWithoutWake),
-        ("count-outside-lock", GroupBug::CountOutsideLock),
+        ("outcome-to-wrong-slot", GroupBug::OutcomeToWrongSlot),
+        ("work-run-twice", GroupBug::WorkRunTwice),
+        ("caller-leaves-when-taken", GroupBug::CallerLeavesWhenTaken),
+        ("panic-escapes", GroupBug::PanicEscapes),
+        ("panic-resumed-in-runner", GroupBug::PanicResumedInRunner),
+        ("wake-nobody", GroupBug::WakeNobody),
+        ("front-not-woken", GroupBug::FrontNotWoken),
+        ("give-up-strands-the-next", GroupBug::GiveUpStrandsTheNext),
         ("failed-commit-leaves-open", GroupBug::FailedCommitLeavesOpen),
         ("lost-batch-acked", GroupBug::LostBatchAcked),
-        ("panic-escapes", GroupBug::PanicEscapes),
         ("failed-member-keeps-rows", GroupBug::FailedMemberKeepsRows),
         ("no-seal", GroupBug::NoSeal),
         ("cap-off-by-one", GroupBug::CapOffByOne),
-        ("closed-handed-leaves", GroupBug::ClosedHandedLeaves),
         ("close-wakes-nobody", GroupBug::CloseWakesNobody),
-        ("line-of-four", GroupBug::LineOfFour),
         ("close-wakes-one-batch", GroupBug::CloseWakesOneBatch),
-        ("unbounded-overtaking", GroupBug::UnboundedOvertaking),
+        ("queue-of-four", GroupBug::QueueOfFour),
+        ("runner-skips-queue", GroupBug::RunnerSkipsQueue),
         ("seal-installed-once", GroupBug::SealInstalledOnce),
+        ("closed-fails-taken", GroupBug::ClosedFailsTaken),
     ];
 
     pub fn named(name: &str) -> GroupBug {
@@ -103,20 +117,6 @@ impl GroupBug {
             .find(|(n, _)| *n == name)
             .map(|(_, bug)| *bug)
             .unwrap_or_else(|| panic!("no planted group bug named {name:?}"))
-    }
-}
-
-impl GroupBug {
-    /// The line's own mistake this bug is, if it is one.
-    fn in_line(self) -> LineBug {
-        match self {
-            GroupBug::GiveUpDropsHanded => LineBug::TimeoutDropsHanded,
-            GroupBug::HandOffWithoutWake => LineBug::HandOffWithoutWake,
-            GroupBug::ClosedHandedLeaves => LineBug::ClosedLeavesHanded,
-            GroupBug::LineOfFour => LineBug::LineOfFour,
-            GroupBug::UnboundedOvertaking => LineBug::UnboundedOvertaking,
-            _ => LineBug::None,
-        }
     }
 }
 
@@ -129,57 +129,84 @@ pub struct PlantedBatcher {
     cap: usize,
     patient: bool,
     state: Mutex<PState>,
-    settled: Condvar,
 }
 
 struct PState {
     conn: Option<FakeConnection>,
-    line: PlantedWaitLine,
-    /// The open batch: its number and members.
-    open: Option<(u64, usize)>,
-    /// (batch, committed, uncollected)
-    outcomes: Vec<(u64, bool, usize)>,
-    /// The one slot of `OneOutcomeSlot`.
-    last: Option<bool>,
-    next_batch: u64,
+    running: bool,
+    queue: VecDeque<PQueued>,
+    /// What queued callers were told, by ticket.
+    told: Vec<(u64, PTold)>,
+    next_ticket: u64,
     closed: bool,
+}
+
+#[derive(Clone)]
+struct PQueued {
+    ticket: u64,
+    job: PJob,
+    wake: Arc<Condvar>,
+}
+
+/// A queued caller's work, its lifetime erased as the real strategy's is.
+#[derive(Clone, Copy)]
+struct PJob(*mut (dyn FnMut(&FakeConnection) -> Result<()> + Send + 'static));
+
+// SAFETY: as `src/group/job.rs`: the work is `Send`, and the copy keeps the
+// protocol unless a bug that breaks it is planted, which only properties
+// whose work outlives the model run (`tracked_write`).
+unsafe impl Send for PJob {}
+
+impl PJob {
+    fn new(work: Job<'_>) -> PJob {
+        let work: *mut (dyn FnMut(&FakeConnection) -> Result<()> + Send + '_) = work;
+        // SAFETY: only the lifetime changes; see above.
+        PJob(unsafe { std::mem::transmute(work) })
+    }
+
+    fn work(&mut self) -> Job<'_> {
+        // SAFETY: see above.
+        unsafe { &mut *self.0 }
+    }
+}
+
+enum PTold {
+    Running,
+    Done(std::result::Result<(), PFailure>),
+}
+
+enum PFailure {
+    Error(Error),
+    Panic(Box<dyn std::any::Any + Send>),
+}
+
+impl PFailure {
+    fn into_result(self) -> Result<()> {
+        match self {
+            PFailure::Error(e) => Err(e),
+            PFailure::Panic(panic) => resume_unwind(panic),
+        }
+    }
 }
 
 enum PDone {
     Joined,
-    Failed(Option<Box<dyn std::any::Any + Send>>),
-    Lost,
+    Failed(PFailure),
+    Lost(PFailure),
+}
+
+fn work_failed() -> PFailure {
+    PFailure::Error(Error::new(ErrorKind::Sql, "planted: the work failed"))
+}
+
+fn batch_failed() -> Error {
+    Error::new(ErrorKind::Aborted, "planted: the batch failed")
 }
 
 impl PlantedBatcher {
-    /// Gives the connection back: with a batch open it is handed to the
-    /// head of the line; between batches the line decides.
-    fn hand_on(&self, state: &mut PState, conn: FakeConnection) {
-        state.conn = Some(conn);
-        let hand_over = state.open.is_some();
-        state.line.release(hand_over);
-    }
-
-    fn hold(&self) -> Result<(FakeConnection, Option<u64>, bool)> {
-        let guard = self.state.lock().unwrap();
-        let (mut state, taken) = PlantedWaitLine::wait(
-            &self.state,
-            guard,
-            |state| &mut state.line,
-            |state| state.closed,
-            self.patient,
-        );
-        match taken {
-            Ok(()) => {
-                let conn = state.conn.take().expect("the planted copy never discards its connection");
-                Ok((conn, state.open.map(|(number, _)| number), state.closed))
-            }
-            Err(Refusal::Closed) => Err(Error::closed("planted group")),
-            Err(Refusal::TimedOut) => Err(Error::new(ErrorKind::Busy, "planted: gave up")),
-        }
-    }
-
-    fn run(&self, conn: &mut FakeConnection, first: bool, work: Job<'_>) -> PDone {
+    /// Runs one caller's work: the runner's own first (no savepoint), the
+    /// others in a sealed savepoint.
+    fn run_one(&self, conn: &mut FakeConnection, first: bool, work: Job<'_>) -> PDone {
         if first {
             return match catch_unwind(AssertUnwindSafe(|| work(conn))) {
                 Ok(Ok(())) if conn.in_transaction() => PDone::Joined,
@@ -187,7 +214,7 @@ impl PlantedBatcher {
                     if conn.in_transaction() {
                         conn.rollback().unwrap();
                     }
-                    PDone::Failed(outcome.err())
+                    PDone::Failed(outcome.err().map_or_else(work_failed, PFailure::Panic))
                 }
             };
         }
@@ -204,14 +231,17 @@ impl PlantedBatcher {
         if seal {
             conn.seal(false).unwrap();
         }
+        let failure = |outcome: std::thread::Result<Result<()>>| {
+            outcome.err().map_or_else(work_failed, PFailure::Panic)
+        };
         if !conn.in_transaction() {
             if self.bug == GroupBug::LostBatchAcked {
                 // Carries on as if only this write failed; the next SAVEPOINT
                 // would begin a new transaction in SQLite, as this does.
                 conn.begin_immediate().unwrap();
-                return PDone::Failed(outcome.err());
+                return PDone::Failed(failure(outcome));
             }
-            return PDone::Lost;
+            return PDone::Lost(failure(outcome));
         }
         match outcome {
             Ok(Ok(())) => {
@@ -224,39 +254,197 @@ impl PlantedBatcher {
                 } else {
                     conn.rollback_to_savepoint().unwrap();
                 }
-                PDone::Failed(outcome.err())
+                PDone::Failed(failure(outcome))
             }
         }
     }
 
-    fn outcome_of(&self, number: u64) -> Result<()> {
-        let mut state = self.state.lock().unwrap();
-        loop {
-            if self.bug == GroupBug::OneOutcomeSlot {
-                if let Some(committed) = state.last {
-                    return if committed {
-                        Ok(())
+    /// Runs a batch as its runner (`running` is set), `own` first.
+    fn run(&self, own: Job<'_>) -> Result<()> {
+        let mut conn =
+            self.state.lock().unwrap().conn.take().expect("the planted copy never discards its connection");
+        conn.begin_immediate().expect("no transaction is left open");
+        if let PDone::Failed(failure) = self.run_one(&mut conn, true, own) {
+            self.end(conn, Vec::new(), Vec::new(), None);
+            return failure.into_result();
+        }
+        let mut joined: Vec<PQueued> = Vec::new();
+        let mut failed: Vec<(PQueued, PFailure)> = Vec::new();
+        let mut lost = false;
+        let mut size = 1;
+        let room =
+            |size: usize| if self.bug == GroupBug::CapOffByOne { size <= self.cap } else { size < self.cap };
+        'batch: while room(size) {
+            let taken: Vec<PQueued> = {
+                let mut state = self.state.lock().unwrap();
+                if state.closed {
+                    Vec::new()
+                } else {
+                    let most =
+                        if self.bug == GroupBug::CapOffByOne { self.cap + 1 - size } else { self.cap - size };
+                    let n = most.min(state.queue.len());
+                    let taken: Vec<PQueued> = if self.bug == GroupBug::WorkRunTwice {
+                        state.queue.iter().take(n).cloned().collect()
                     } else {
-                        Err(Error::new(ErrorKind::Busy, "planted: failed"))
+                        state.queue.drain(..n).collect()
                     };
+                    for queued in &taken {
+                        state.told.push((queued.ticket, PTold::Running));
+                    }
+                    taken
                 }
-            } else if let Some(at) = state.outcomes.iter().position(|o| o.0 == number) {
-                let committed = state.outcomes[at].1;
-                state.outcomes[at].2 -= 1;
-                if state.outcomes[at].2 == 0 {
-                    state.outcomes.remove(at);
-                }
-                return if committed { Ok(()) } else { Err(Error::new(ErrorKind::Busy, "planted: failed")) };
+            };
+            if taken.is_empty() {
+                break;
             }
-            state = self.settled.wait(state).unwrap();
+            let mut taken = taken.into_iter();
+            while let Some(mut queued) = taken.next() {
+                size += 1;
+                match self.run_one(&mut conn, false, queued.job.work()) {
+                    PDone::Joined => {
+                        if self.bug == GroupBug::AckBeforeCommit {
+                            self.tell(vec![(queued, Ok(()))]);
+                        } else {
+                            joined.push(queued);
+                        }
+                    }
+                    PDone::Failed(PFailure::Panic(panic)) if self.bug == GroupBug::PanicResumedInRunner => {
+                        failed.push((queued, work_failed()));
+                        conn.commit().unwrap();
+                        self.end(conn, joined, failed, None);
+                        resume_unwind(panic);
+                    }
+                    PDone::Failed(failure) => failed.push((queued, failure)),
+                    PDone::Lost(failure) => {
+                        failed.push((queued, failure));
+                        let mut state = self.state.lock().unwrap();
+                        for queued in taken.rev() {
+                            state.told.retain(|(ticket, _)| *ticket != queued.ticket);
+                            state.queue.push_front(queued);
+                        }
+                        lost = true;
+                        break 'batch;
+                    }
+                }
+            }
+        }
+        let committed = !lost && conn.commit().is_ok();
+        if !committed && conn.in_transaction() && self.bug != GroupBug::FailedCommitLeavesOpen {
+            conn.rollback().unwrap();
+        }
+        let failure = (!committed).then(batch_failed);
+        self.end(conn, joined, failed, failure.as_ref());
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Tells every member its outcome, releases the writer and wakes the
+    /// first caller still queued.
+    fn end(
+        &self,
+        conn: FakeConnection,
+        joined: Vec<PQueued>,
+        failed: Vec<(PQueued, PFailure)>,
+        failure: Option<&Error>,
+    ) {
+        let outcome = || failure.map_or(Ok(()), |e| Err(PFailure::Error(Error::new(e.kind(), e.message()))));
+        let mut told: Vec<(PQueued, std::result::Result<(), PFailure>)> = Vec::new();
+        if self.bug == GroupBug::OutcomeToWrongSlot {
+            // Outcomes in batch order, tickets in the order of the lists.
+            let tickets: Vec<PQueued> =
+                joined.iter().cloned().chain(failed.iter().map(|(q, _)| q.clone())).collect();
+            let mut members: Vec<(u64, std::result::Result<(), PFailure>)> = failed
+                .into_iter()
+                .map(|(q, f)| (q.ticket, Err(f)))
+                .chain(joined.into_iter().map(|q| (q.ticket, outcome())))
+                .collect();
+            members.sort_by_key(|(ticket, _)| *ticket);
+            for (queued, (_, outcome)) in tickets.into_iter().zip(members) {
+                told.push((queued, outcome));
+            }
+        } else {
+            told.extend(joined.into_iter().map(|q| (q, outcome())));
+            told.extend(failed.into_iter().map(|(q, f)| (q, Err(f))));
+        }
+        let mut state = self.state.lock().unwrap();
+        state.conn = Some(conn);
+        state.running = false;
+        let front = state.queue.front().map(|q| q.wake.clone());
+        drop(state);
+        self.tell(told);
+        if let Some(front) = front.filter(|_| self.bug != GroupBug::FrontNotWoken) {
+            front.notify_one();
         }
     }
-}
 
-fn own_result(panic: Option<Box<dyn std::any::Any + Send>>) -> Result<()> {
-    match panic {
-        Some(panic) => resume_unwind(panic),
-        None => Err(Error::new(ErrorKind::Sql, "planted: the work failed")),
+    /// Publishes outcomes and wakes their callers.
+    fn tell(&self, outcomes: Vec<(PQueued, std::result::Result<(), PFailure>)>) {
+        let mut state = self.state.lock().unwrap();
+        let mut wake = Vec::new();
+        for (queued, outcome) in outcomes {
+            state.told.retain(|(ticket, _)| *ticket != queued.ticket);
+            state.told.push((queued.ticket, PTold::Done(outcome)));
+            wake.push(queued.wake);
+        }
+        drop(state);
+        if self.bug != GroupBug::WakeNobody {
+            wake.iter().for_each(|w| w.notify_one());
+        }
+    }
+
+    /// A queued caller's wait, as `wait_for` in `src/group.rs`.
+    fn wait_for(&self, ticket: u64, wake: Arc<Condvar>) -> Result<()> {
+        let mut state = self.state.lock().unwrap();
+        let mut timed_out = false;
+        loop {
+            let queued = state.queue.iter().position(|q| q.ticket == ticket);
+            if state.closed && self.bug == GroupBug::ClosedFailsTaken {
+                if let Some(at) = queued {
+                    state.queue.remove(at);
+                }
+                return Err(Error::closed("planted group"));
+            }
+            if timed_out && self.bug == GroupBug::CallerLeavesWhenTaken && queued.is_none() {
+                return Err(Error::new(ErrorKind::Busy, "planted: gave up"));
+            }
+            match state.told.iter().position(|(t, _)| *t == ticket) {
+                Some(at) if matches!(state.told[at].1, PTold::Done(_)) => {
+                    let (_, PTold::Done(outcome)) = state.told.remove(at) else { unreachable!() };
+                    drop(state);
+                    return outcome.or_else(PFailure::into_result);
+                }
+                Some(_) if queued.is_none() => {
+                    state = wake.wait(state).unwrap();
+                    continue;
+                }
+                _ => {}
+            }
+            let Some(at) = queued else {
+                // Overwritten in a full ring (`QueueOfFour`): nobody will
+                // run this work or tell this caller.
+                state = wake.wait(state).unwrap();
+                continue;
+            };
+            if state.closed {
+                state.queue.remove(at);
+                return Err(Error::closed("planted group"));
+            }
+            if timed_out && self.bug == GroupBug::GiveUpStrandsTheNext {
+                state.queue.remove(at);
+                return Err(Error::new(ErrorKind::Busy, "planted: gave up"));
+            }
+            if !state.running && (at == 0 || self.cap > 1) {
+                let mut queued = state.queue.remove(at).expect("just found");
+                state.running = true;
+                drop(state);
+                return self.run(queued.job.work());
+            }
+            if timed_out {
+                state.queue.remove(at);
+                return Err(Error::new(ErrorKind::Busy, "planted: gave up"));
+            }
+            state = wake.wait(state).unwrap();
+            timed_out = !self.patient;
+        }
     }
 }
 
@@ -277,83 +465,37 @@ impl Batcher for PlantedBatcher {
             patient,
             state: Mutex::new(PState {
                 conn: Some(conn),
-                line: PlantedWaitLine::new(bug.in_line(), WriteQueue::OVERTAKING_BOUND),
-                open: None,
-                outcomes: Vec::new(),
-                last: None,
-                next_batch: 0,
+                running: false,
+                queue: VecDeque::new(),
+                told: Vec::new(),
+                next_ticket: 0,
                 closed: false,
             }),
-            settled: Condvar::new(),
         }
     }
 
     fn write(&self, work: Job<'_>) -> Result<()> {
-        let (mut conn, batch, closed) = self.hold()?;
-        let done = match (batch, closed) {
-            (None, true) => {
-                self.hand_on(&mut self.state.lock().unwrap(), conn);
-                return Err(Error::closed("planted group"));
-            }
-            (Some(_), true) => PDone::Failed(None),
-            (None, false) => {
-                conn.begin_immediate().expect("no transaction is left open");
-                self.run(&mut conn, true, work)
-            }
-            (Some(_), false) => self.run(&mut conn, false, work),
-        };
-        let stale_waiting = self.state.lock().unwrap().line.waiting() > 0;
         let mut state = self.state.lock().unwrap();
-        let (own, lost) = match done {
-            PDone::Joined => {
-                if state.open.is_none() {
-                    state.open = Some((state.next_batch, 0));
-                    state.next_batch += 1;
-                }
-                state.open.as_mut().unwrap().1 += 1;
-                (None, false)
+        if state.closed {
+            return Err(Error::closed("planted group"));
+        }
+        if !state.running && (state.queue.is_empty() || self.cap > 1) {
+            state.running = true;
+            drop(state);
+            if self.bug == GroupBug::RunnerSkipsQueue {
+                return self.run_alone(work);
             }
-            PDone::Failed(panic) => (Some(panic), false),
-            PDone::Lost => (Some(None), true),
-        };
-        let Some((number, members)) = state.open else {
-            self.hand_on(&mut state, conn);
-            drop(state);
-            return own_result(own.expect("a failed first write"));
-        };
-        let waiting =
-            if self.bug == GroupBug::CountOutsideLock { stale_waiting } else { state.line.waiting() > 0 };
-        let room = if self.bug == GroupBug::CapOffByOne { members <= self.cap } else { members < self.cap };
-        let pass_on = !lost && !state.closed && waiting && room;
-        if pass_on || (self.bug == GroupBug::FailingLastSkipsCommit && own.is_some() && !lost) {
-            self.hand_on(&mut state, conn);
-            drop(state);
-            return match own {
-                None if self.bug == GroupBug::AckBeforeCommit => Ok(()),
-                None => self.outcome_of(number),
-                Some(panic) => own_result(panic),
-            };
+            return self.run(work);
         }
-        state.open = None;
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        let wake = Arc::new(Condvar::new());
+        if self.bug == GroupBug::QueueOfFour && state.queue.len() == 4 {
+            state.queue.pop_front();
+        }
+        state.queue.push_back(PQueued { ticket, job: PJob::new(work), wake: wake.clone() });
         drop(state);
-        let committed = !lost && conn.commit().is_ok();
-        if !committed && conn.in_transaction() && self.bug != GroupBug::FailedCommitLeavesOpen {
-            conn.rollback().unwrap();
-        }
-        let others = members - usize::from(own.is_none());
-        let mut state = self.state.lock().unwrap();
-        if others > 0 {
-            state.outcomes.push((number, committed, others));
-        }
-        state.last = Some(committed);
-        self.hand_on(&mut state, conn);
-        drop(state);
-        self.settled.notify_all();
-        match own {
-            Some(panic) => own_result(panic),
-            None if committed => Ok(()),
-            None => Err(Error::new(ErrorKind::Busy, "planted: the COMMIT failed")),
-        }
+        self.wait_for(ticket, wake)
     }
 
     fn close(&self) {
@@ -363,11 +505,30 @@ impl Batcher for PlantedBatcher {
             return;
         }
         let woken = if self.bug == GroupBug::CloseWakesOneBatch { self.cap } else { usize::MAX };
-        state.line.wake_first(woken);
+        for queued in state.queue.iter().take(woken) {
+            queued.wake.notify_one();
+        }
     }
 
     fn waiting(&self) -> usize {
-        self.state.lock().unwrap().line.waiting()
+        self.state.lock().unwrap().queue.len()
+    }
+}
+
+impl PlantedBatcher {
+    /// `RunnerSkipsQueue`: the caller's own work alone, in a batch of one.
+    fn run_alone(&self, own: Job<'_>) -> Result<()> {
+        let mut conn =
+            self.state.lock().unwrap().conn.take().expect("the planted copy never discards its connection");
+        conn.begin_immediate().expect("no transaction is left open");
+        let done = self.run_one(&mut conn, true, own);
+        let committed = matches!(done, PDone::Joined) && conn.commit().is_ok();
+        self.end(conn, Vec::new(), Vec::new(), None);
+        match done {
+            PDone::Failed(failure) | PDone::Lost(failure) => failure.into_result(),
+            PDone::Joined if committed => Ok(()),
+            PDone::Joined => Err(batch_failed()),
+        }
     }
 }
 
@@ -377,15 +538,29 @@ impl Batcher for PlantedBatcher {
 pub const CAUGHT_BY: &[Caught] = &[
     ("ack-before-commit", "acknowledged_writes_are_committed", &["acknowledged before the COMMIT"]),
     (
-        "one-outcome-slot",
-        "results_reach_the_right_batch",
-        &["acknowledged before the COMMIT", "never acknowledged"],
+        "outcome-to-wrong-slot",
+        "each_caller_hears_its_own_outcome",
+        &["heard Ok", "acknowledged before the COMMIT", "never acknowledged"],
     ),
-    ("failing-last-skips-commit", "a_failed_writes_rows_are_absent_and_the_others_present", &["deadlock"]),
-    ("give-up-drops-handed", "a_writer_that_gives_up_strands_nobody", &["deadlock"]),
-    ("hand-off-without-wake", "acknowledged_writes_are_committed", &["deadlock"]),
-    ("hand-off-without-wake", "a_failing_write_loses_nobody_queued_behind_it", &["deadlock"]),
-    ("count-outside-lock", "a_writer_that_gives_up_strands_nobody", &["deadlock"]),
+    ("work-run-twice", "work_runs_exactly_once_or_never", &["times", "deadlock"]),
+    (
+        "caller-leaves-when-taken",
+        "a_caller_never_returns_while_its_work_may_run",
+        &["after its caller returned", "never acknowledged"],
+    ),
+    (
+        "panic-escapes",
+        "a_panicking_write_strands_nobody",
+        &["deadlock", "Causality", "another's was lost", "panicked in task 'task-"],
+    ),
+    (
+        "panic-resumed-in-runner",
+        "a_panicking_write_strands_nobody",
+        &["did not resume in its own thread", "panicked in task 'task-"],
+    ),
+    ("wake-nobody", "acknowledged_writes_are_committed", &["deadlock"]),
+    ("front-not-woken", "a_failing_write_loses_nobody_queued_behind_it", &["deadlock"]),
+    ("give-up-strands-the-next", "a_writer_that_gives_up_strands_nobody", &["deadlock"]),
     (
         "failed-commit-leaves-open",
         "a_failed_commit_fails_every_member",
@@ -396,7 +571,6 @@ pub const CAUGHT_BY: &[Caught] = &[
         "a_whole_rollback_fails_every_member_so_far",
         &["acknowledged before the COMMIT", "never acknowledged"],
     ),
-    ("panic-escapes", "a_panicking_write_strands_nobody", &["deadlock", "Causality", "another's was lost"]),
     (
         "failed-member-keeps-rows",
         "a_failed_writes_rows_are_absent_and_the_others_present",
@@ -408,27 +582,27 @@ pub const CAUGHT_BY: &[Caught] = &[
         &["never acknowledged", "acknowledged before the COMMIT"],
     ),
     ("cap-off-by-one", "batches_hold_at_most_cap_writes", &["with a cap of"]),
-    ("closed-handed-leaves", "close_racing_with_a_batch_strands_nobody", &["deadlock"]),
     ("close-wakes-nobody", "close_fails_a_waiting_writer_while_a_write_runs", &["deadlock"]),
+    ("close-wakes-one-batch", "close_fails_a_waiting_writer_while_a_write_runs", &["deadlock"]),
     (
-        "line-of-four",
+        "queue-of-four",
         "a_failing_write_loses_nobody_queued_behind_it",
         &["a queued writer was lost", "deadlock"],
     ),
-    ("close-wakes-one-batch", "close_fails_a_waiting_writer_while_a_write_runs", &["deadlock"]),
-    ("unbounded-overtaking", "a_waiting_writer_is_overtaken_at_most_the_bound", &["was overtaken"]),
+    ("runner-skips-queue", "a_queued_writer_is_passed_by_at_most_one_write", &["was passed"]),
     ("seal-installed-once", "a_cached_commit_cannot_end_a_later_batch", &["never acknowledged"]),
+    ("closed-fails-taken", "close_racing_with_a_batch_strands_nobody", &["never acknowledged"]),
 ];
 
 /// The planted bugs that need more threads, or more steps, than loom
 /// runs: loom's models pass with them planted (`.ci/shuttle-table` shows
-/// it), shuttle's catch them. `line-of-four` needs five writers queued at
+/// it), shuttle's catch them. `queue-of-four` needs five callers queued at
 /// once behind a running one, six threads, and loom allows five;
-/// `unbounded-overtaking` needs 65 overtakes, and its property runs under
-/// shuttle only. (`close-wakes-one-batch` and `cap-off-by-one` need a
-/// cap's worth of writers and one more, so loom catches them with a cap of
-/// one, shuttle with the caps of 4 and 8.)
-pub const BEYOND_LOOM: [&str; 2] = ["line-of-four", "unbounded-overtaking"];
+/// `runner-skips-queue` needs a caller to come back many times, and its
+/// property runs under shuttle only. (`close-wakes-one-batch` and
+/// `cap-off-by-one` need a cap's worth of writers and one more, so loom
+/// catches them with a cap of one, shuttle with the caps of 4 and 8.)
+pub const BEYOND_LOOM: [&str; 2] = ["queue-of-four", "runner-skips-queue"];
 
 /// This suite's planted bugs, with the child test that runs one.
 pub const PLANTED_SUITE: PlantedSuite =
