@@ -10,7 +10,7 @@
 //! | [`Pool`] | a bounded pool of interchangeable connections | `src/pool.rs` |
 //! | [`Locked`] | one connection behind a mutex | `src/locked.rs` |
 //! | [`SplitPool`] | one writer behind a mutex, a pool of read-only readers (WAL) | `src/split.rs` |
-//! | [`GroupCommit`] | one writer whose callers' writes share a `COMMIT`, each in its own savepoint; read-only readers (WAL) | `src/group.rs` |
+//! | [`GroupCommit`] | one writer; the caller holding it runs the queued callers' work too, each in its own savepoint, under one `COMMIT`; read-only readers (WAL) | `src/group.rs` |
 //! <!-- strategy-table:end -->
 //!
 //! Every strategy's write path first takes its turn in the database file's

@@ -16,7 +16,10 @@
 //!    [`write_on`] (`BEGIN IMMEDIATE`, the work, `COMMIT`). The turn comes
 //!    first so that a queued writer holds nothing a reader needs, and so
 //!    that inside one process only the turn's holder asks SQLite for the
-//!    write lock: nobody polls in the busy handler.
+//!    write lock: nobody polls in the busy handler. The work
+//!    ([`WriteWork`]) is `Send`: a strategy may run it on another thread
+//!    while its caller waits (group commit does), but never after its
+//!    caller has returned, since it borrows from the caller's stack.
 //! 3. **Read**: [`read_on`].
 //! 4. **Return**: [`check_return`] resets a connection that comes back in a
 //!    transaction or from a panic, and says whether to keep it ([`Reuse`]);
