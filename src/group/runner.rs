@@ -14,6 +14,7 @@
 //! left waiting.
 
 use std::any::Any;
+use std::collections::VecDeque;
 
 use crate::access::{Reuse, WriteWork, check_return, connect, resume_panic};
 use crate::error::{Error, Result};
@@ -34,6 +35,9 @@ pub(super) struct Runner<'a, M: Manager> {
     joined: Vec<Member>,
     /// Callers whose work failed alone, with their failure.
     failed: Vec<(Member, Failure)>,
+    /// Callers whose work was taken from the queue and has not finished,
+    /// in the order it runs: told if the runner unwinds (not applied).
+    pending: VecDeque<Member>,
     /// Whether the `COMMIT` succeeded: what the joined members hear if the
     /// runner unwinds before it has told them.
     committed: bool,
@@ -49,7 +53,16 @@ struct Member {
 
 impl<'a, M: Manager> Runner<'a, M> {
     pub(super) fn new(strategy: &'a GroupCommit<M>, conn: Option<M::Connection>, number: u64) -> Runner<'a, M> {
-        Runner { strategy, conn, number, joined: Vec::new(), failed: Vec::new(), committed: false, ended: false }
+        Runner {
+            strategy,
+            conn,
+            number,
+            joined: Vec::new(),
+            failed: Vec::new(),
+            pending: VecDeque::new(),
+            committed: false,
+            ended: false,
+        }
     }
 
     /// Runs the batch, `own` first, and returns the runner's own outcome.
@@ -118,7 +131,8 @@ impl<'a, M: Manager> Runner<'a, M> {
                 size += 1;
                 let conn = self.conn.as_mut().expect("a batch keeps its connection");
                 let done = member::run_member(manager, conn, queued.job.work());
-                let member = Member { ticket: queued.ticket, wake: queued.wake };
+                drop(queued);
+                let member = self.pending.pop_front().expect("taken work is pending until it has run");
                 match done {
                     Done::Joined => self.joined.push(member),
                     Done::Failed(failure) => self.failed.push((member, failure)),
@@ -145,6 +159,7 @@ impl<'a, M: Manager> Runner<'a, M> {
         let taken: Vec<_> = group.queue.drain(..n).collect();
         for queued in &taken {
             group.told.insert(queued.ticket, Told::Running { batch: self.number });
+            self.pending.push_back(Member { ticket: queued.ticket, wake: queued.wake.clone() });
         }
         taken
     }
@@ -153,6 +168,7 @@ impl<'a, M: Manager> Runner<'a, M> {
     /// its order: the transaction it was to join is gone.
     fn put_back(&mut self, rest: std::vec::IntoIter<Queued<M::Connection>>) {
         let mut group = self.strategy.group.lock();
+        self.pending.clear();
         for queued in rest.rev() {
             group.told.remove(&queued.ticket);
             group.queue.push_front(queued);
@@ -187,7 +203,7 @@ impl<'a, M: Manager> Runner<'a, M> {
     /// and wakes the members and the first caller still queued, who will
     /// run the next batch.
     fn tell(&mut self, conn: Option<M::Connection>, failure: Option<&Error>) {
-        let mut wake = Vec::with_capacity(self.joined.len() + self.failed.len() + 1);
+        let mut wake = Vec::with_capacity(self.joined.len() + self.failed.len() + self.pending.len() + 1);
         let mut group = self.strategy.group.lock();
         for member in self.joined.drain(..) {
             let outcome = failure.map_or(Ok(()), |e| Err(Failure::Error(e.copy())));
@@ -196,6 +212,13 @@ impl<'a, M: Manager> Runner<'a, M> {
         }
         for (member, failure) in self.failed.drain(..) {
             group.told.insert(member.ticket, Told::Done(Err(failure)));
+            wake.push(member.wake);
+        }
+        // Only when the runner unwinds: work taken and not run, or not
+        // finished, was not applied.
+        for member in self.pending.drain(..) {
+            let outcome = Err(Failure::Error(Error::batch_runner_panicked()));
+            group.told.insert(member.ticket, Told::Done(outcome));
             wake.push(member.wake);
         }
         group.ended = self.number + 1;
