@@ -99,6 +99,29 @@ mod tests {
         assert!(lost.to_string().contains("lost the outcome of batch 0"), "{lost}");
     }
 
+    /// After a run of writes from several threads, batched or alone, every
+    /// outcome has been collected and none is kept: each batch leaves its
+    /// outcome for exactly the members still to collect it.
+    #[test]
+    fn no_outcome_is_kept_after_a_run_of_writes() {
+        use crate::access::AccessExt;
+        let dir = tempfile::tempdir().unwrap();
+        let db = GroupCommit::open(SqliteManager::file(dir.path().join("o.db"))).unwrap();
+        db.write(|c| Ok(c.execute_batch("CREATE TABLE t (x)")?)).unwrap();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for i in 0..20 {
+                        db.write(|c| Ok(c.execute("INSERT INTO t VALUES (?1)", [i])?)).unwrap();
+                    }
+                });
+            }
+        });
+        let group = db.group.lock();
+        assert!(group.next_batch > 0, "no batch ended");
+        assert_eq!(group.outcomes.kept.len(), 0, "outcomes kept after every member collected its own");
+    }
+
     /// The moving average behind the batching decision weighs a new
     /// sample 1/8: a run of cheap commits brings it below `BATCH_ABOVE`
     /// in a few dozen commits, a slow one raises it by an eighth.
