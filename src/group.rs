@@ -429,3 +429,34 @@ impl<M: Manager> fmt::Debug for GroupCommit<M> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod tests {
+    use super::*;
+    use crate::access::AccessExt;
+    use crate::manager::SqliteManager;
+
+    /// After a run of writes from several threads, batched or alone, the
+    /// strategy keeps nothing of them: every caller read its outcome (and
+    /// removed it), nobody is queued, no batch runs.
+    #[test]
+    fn nothing_is_kept_after_a_run_of_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = GroupCommit::open(SqliteManager::file(dir.path().join("o.db"))).unwrap();
+        db.write(|c| Ok(c.execute_batch("CREATE TABLE t (x)")?)).unwrap();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for i in 0..20 {
+                        db.write(|c| Ok(c.execute("INSERT INTO t VALUES (?1)", [i])?)).unwrap();
+                    }
+                });
+            }
+        });
+        let group = db.group.lock();
+        assert!(group.next_batch > 0, "no batch ran");
+        assert!(group.told.is_empty(), "{} outcomes kept after their callers read them", group.told.len());
+        assert!(group.queue.is_empty() && !group.running && group.conn.is_some());
+        assert_eq!(group.ended, group.next_batch, "a batch never ended");
+    }
+}

@@ -257,7 +257,7 @@ mod tests {
     use std::thread;
 
     use super::*;
-    use crate::sync::Mutex;
+    use crate::sync::{AtomicBool, Mutex, Ordering::SeqCst};
 
     /// Waits in `line` for up to `timeout`, never closed.
     fn wait(line: &Mutex<Line>, timeout: Duration) -> Result<(), Refusal> {
@@ -331,6 +331,132 @@ mod tests {
             drop(guard);
             assert_eq!(head.join().unwrap(), Ok(()));
         });
+    }
+
+    /// Waits in `line` for up to a minute, leaving when `closed` is set.
+    fn wait_unless(line: &Mutex<Line>, closed: &AtomicBool) -> Result<(), Refusal> {
+        Line::wait(line.lock(), |line| line, |_| closed.load(SeqCst), Duration::from_secs(60)).1
+    }
+
+    /// Returns once `n` callers wait in `line`.
+    fn until_waiting(line: &Mutex<Line>, n: usize) {
+        while line.lock().waiting() < n {
+            thread::yield_now();
+        }
+    }
+
+    /// A close wakes every waiter at once: each leaves with `Closed`, not
+    /// at its deadline a minute later.
+    #[test]
+    fn a_close_wakes_every_waiter() {
+        let line = Mutex::new(Line::new(Line::OVERTAKING_BOUND));
+        let closed = AtomicBool::new(false);
+        assert_eq!(wait(&line, Duration::ZERO), Ok(()));
+        thread::scope(|s| {
+            let waiters: Vec<_> = (0..3)
+                .map(|_| {
+                    s.spawn(|| {
+                        let started = Instant::now();
+                        (wait_unless(&line, &closed), started.elapsed())
+                    })
+                })
+                .collect();
+            until_waiting(&line, 3);
+            let guard = line.lock();
+            closed.store(true, SeqCst);
+            guard.wake_all();
+            drop(guard);
+            for waiter in waiters {
+                let (left, waited) = waiter.join().unwrap();
+                assert_eq!(left, Err(Refusal::Closed));
+                assert!(
+                    waited < Duration::from_secs(30),
+                    "a waiter slept {waited:?} after the close: nobody woke it"
+                );
+            }
+        });
+    }
+
+    /// A waiter that gives up leaves the line alone: the one ahead of it
+    /// keeps its place and is handed the resource.
+    #[test]
+    fn a_waiter_that_gives_up_leaves_the_others_in_line() {
+        let line = Mutex::new(Line::new(0));
+        assert_eq!(wait(&line, Duration::ZERO), Ok(()));
+        thread::scope(|s| {
+            let first = s.spawn(|| {
+                let taken = wait(&line, Duration::from_secs(60));
+                line.lock().release(false);
+                taken
+            });
+            until_waiting(&line, 1);
+            assert_eq!(wait(&line, Duration::from_millis(1)), Err(Refusal::TimedOut { ahead: 2 }));
+            let mut guard = line.lock();
+            let tickets: Vec<u64> = guard.waiting.iter().map(|w| w.ticket).collect();
+            assert_eq!(tickets, [0], "the first waiter (ticket 0) lost its place when the second left");
+            guard.release(false);
+            drop(guard);
+            assert_eq!(first.join().unwrap(), Ok(()));
+        });
+    }
+
+    /// The write queue serves every strategy on a file, and each closes on
+    /// its own: a head that leaves because its owner closed, with the
+    /// resource free, wakes the next in line, who would otherwise sleep
+    /// until its deadline.
+    #[test]
+    fn a_head_that_leaves_on_close_wakes_the_next() {
+        let line = Mutex::new(Line::new(Line::OVERTAKING_BOUND));
+        let closed = AtomicBool::new(false);
+        assert_eq!(wait(&line, Duration::ZERO), Ok(()));
+        thread::scope(|s| {
+            let head = s.spawn(|| wait_unless(&line, &closed));
+            until_waiting(&line, 1);
+            let next = s.spawn(|| {
+                let started = Instant::now();
+                let taken = wait(&line, Duration::from_secs(60));
+                line.lock().release(false);
+                (taken, started.elapsed())
+            });
+            until_waiting(&line, 2);
+            let mut guard = line.lock();
+            // The clock out of the picture (this test is about the close):
+            // the head is not due, so the release frees the resource and
+            // wakes the head to take it; but its owner closes first.
+            guard.waiting[0].head_since = None;
+            guard.release(false);
+            assert!(!guard.is_held(), "a head that is not due was handed the resource");
+            closed.store(true, SeqCst);
+            drop(guard);
+            assert_eq!(head.join().unwrap(), Err(Refusal::Closed));
+            let (taken, waited) = next.join().unwrap();
+            assert_eq!(taken, Ok(()));
+            assert!(waited < Duration::from_secs(30), "the next waiter slept {waited:?}: nobody woke it");
+        });
+    }
+
+    /// The head handed the resource is out of the line; the waiter behind
+    /// it becomes the head with an overtaking count of zero and a clock
+    /// started now (with neither, it would be due at once, or never by time).
+    #[test]
+    fn the_next_head_starts_its_own_count_and_clock() {
+        let line = Mutex::new(Line::new(2));
+        assert_eq!(wait(&line, Duration::ZERO), Ok(()));
+        let mut guard = line.lock();
+        for ticket in [7, 8] {
+            let head_since = (ticket == 7).then(Instant::now);
+            guard.waiting.push_back(Waiter {
+                ticket,
+                head_since,
+                woken: false,
+                wake: Arc::new(Condvar::new()),
+            });
+        }
+        guard.overtaken = 2;
+        guard.release(true);
+        assert_eq!(guard.handed_to, Some(7));
+        assert_eq!(guard.overtaken, 0, "the new head inherited the old head's overtaking count");
+        assert!(guard.waiting[0].head_since.is_some(), "the new head's clock never started");
     }
 
     /// A waiter that times out leaves the line and says how many were

@@ -8,8 +8,10 @@ use std::thread;
 use std::time::Duration;
 
 use litepool::strategy::Sizing;
+use litepool::strategy::WriteQueue;
 use litepool::{
-    Access, AccessExt, JournalMode, Locked, PerThread, Pool, SplitPool, SqliteManager, State, strategy,
+    Access, AccessExt, GroupCommit, JournalMode, Locked, PerThread, Pool, SplitPool, SqliteManager, State,
+    strategy,
 };
 use support::TempDb;
 
@@ -130,6 +132,48 @@ fn split_pool_state_adds_both_sides_and_its_accessors_reach_them() {
         drop(reader);
         waiter.join().unwrap().unwrap();
     });
+}
+
+/// `GroupCommit`'s state adds the writer to its readers: idle while no
+/// batch runs, in use while one does (seen from inside a write).
+#[test]
+fn group_commit_state_adds_the_writer_to_the_readers() {
+    let db = TempDb::new();
+    let group = GroupCommit::builder().readers(1).open(db.manager("g.db")).unwrap();
+    assert_eq!(Access::state(&group), State::new(1, 0, 0), "the writer idle, no reader opened yet");
+    group.read(|_| Ok(())).unwrap();
+    assert_eq!(Access::state(&group), State::new(2, 0, 0), "writer idle + reader idle");
+    let inside = group.write(|_| Ok(Access::state(&group))).unwrap();
+    assert_eq!(inside, State::new(1, 1, 0), "the reader idle, the writer in use");
+}
+
+/// `Debug` of the batching and queueing types shows their settings and
+/// state.
+#[test]
+fn debug_of_the_group_and_the_write_queue_shows_settings_and_state() {
+    let db = TempDb::new();
+    let builder = GroupCommit::<SqliteManager>::builder().readers(3).batch_cap(5);
+    let text = format!("{builder:?}");
+    assert!(
+        text.starts_with("GroupCommitBuilder")
+            && text.contains("readers: 3")
+            && text.contains("batch_cap: 5")
+    );
+    let group = builder.open(db.manager("g.db")).unwrap();
+    let text = format!("{group:?}");
+    assert!(
+        text.starts_with("GroupCommit") && text.contains("batch_cap: 5") && text.contains("idle: 1"),
+        "{text}"
+    );
+    let text = format!("{:?}", SplitPool::<SqliteManager>::builder().readers(3));
+    assert!(text.starts_with("SplitPoolBuilder") && text.contains("readers: 3"), "{text}");
+
+    let queue = std::sync::Arc::new(WriteQueue::new());
+    assert_eq!(format!("{queue:?}"), "WriteQueue { held: false, waiting: 0, overtaking_bound: 64 }");
+    let writers = litepool::strategy::Writers::new(Some(queue.clone()), Duration::from_secs(1), "test");
+    let turn = writers.turn().unwrap();
+    assert_eq!(format!("{turn:?}"), "Turn { .. }");
+    assert_eq!(format!("{queue:?}"), "WriteQueue { held: true, waiting: 0, overtaking_bound: 64 }");
 }
 
 /// Two `PerThread` instances used on one thread keep separate connections,

@@ -246,14 +246,16 @@ fn a_wait_past_the_busy_timeout_fails_busy_and_says_why() {
 }
 
 /// `close()` wakes the strategy's writers waiting for their turn and fails
-/// them, at once, while another strategy on the same file still holds the
-/// turn; that strategy's writes go on.
+/// them, at once (not at their deadline a minute later), while another
+/// strategy on the same file still holds the turn; that strategy's writes
+/// go on.
 #[test]
 fn close_fails_its_own_waiters_and_no_one_elses() {
     for strategy in strategy::all::<SqliteManager>() {
         let db = TempDb::new();
         let holder = (strategy.open)(db.manager("c.db"), Sizing::default()).unwrap();
-        let closing = (strategy.open)(db.manager("c.db"), Sizing::default()).unwrap();
+        let patient = db.manager("c.db").busy_timeout(Duration::from_secs(60));
+        let closing = (strategy.open)(patient, Sizing::default()).unwrap();
         let queue = db.manager("c.db").write_queue().unwrap();
         let flags = [AtomicBool::new(false), AtomicBool::new(true)];
         let release = &flags[1];
@@ -261,11 +263,21 @@ fn close_fails_its_own_waiters_and_no_one_elses() {
             // Lets the holder go even if an assertion below fails.
             let _stop = StopOnDrop(release);
             let holding = hold_the_turn(s, &*holder, &flags);
-            let waiter = s.spawn(|| closing.write(|_| Ok(())));
+            assert_eq!(queue.waiting(), 0, "{}: nobody waits yet", strategy.name);
+            let waiter = s.spawn(|| {
+                let started = Instant::now();
+                (closing.write(|_| Ok(())), started.elapsed())
+            });
             wait_until("the writer to queue", || queue.waiting() == 1);
             closing.close();
-            let outcome = waiter.join().unwrap();
+            let (outcome, waited) = waiter.join().unwrap();
             assert!(outcome.as_ref().is_err_and(|e| e.is_closed()), "{}: {outcome:?}", strategy.name);
+            assert!(
+                waited < Duration::from_secs(30),
+                "{}: the closed writer waited {waited:?}",
+                strategy.name
+            );
+            assert_eq!(queue.waiting(), 0, "{}: the closed writer is still in the queue", strategy.name);
             release.store(false, Ordering::SeqCst);
             holding.join().unwrap();
         });
