@@ -159,9 +159,11 @@ unsafe impl Send for PJob {}
 
 impl PJob {
     fn new(work: Job<'_>) -> PJob {
-        let work: *mut (dyn FnMut(&FakeConnection) -> Result<()> + Send + '_) = work;
+        type Borrowed<'a> = *mut (dyn FnMut(&FakeConnection) -> Result<()> + Send + 'a);
+        type Erased = *mut (dyn FnMut(&FakeConnection) -> Result<()> + Send + 'static);
+        let work: Borrowed<'_> = work;
         // SAFETY: only the lifetime changes; see above.
-        PJob(unsafe { std::mem::transmute(work) })
+        PJob(unsafe { std::mem::transmute::<Borrowed<'_>, Erased>(work) })
     }
 
     fn work(&mut self) -> Job<'_> {
