@@ -15,7 +15,6 @@
 //! seed that replays it. Each prints a `SHUTTLE-ROW` line that
 //! `.ci/shuttle-table` collects.
 
-#[cfg(shuttle)]
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
 use std::time::Instant;
@@ -125,6 +124,17 @@ fn install_panic_hook() {
     });
 }
 
+/// A model failed: the caught line, and, when the failure is a planted
+/// panic (which the hook keeps quiet), that it escaped: a property that
+/// plants one catches it in the thread that should see it, so one that
+/// fails the model unwound some other thread.
+fn print_failure(panic: &(dyn std::any::Any + Send)) {
+    print_caught();
+    if crate::support::panic_message(panic).contains(EXPECTED_PANIC) {
+        eprintln!("a planted panic escaped into a thread that was not its caller's");
+    }
+}
+
 /// The line that names the model and iteration that failed, which the
 /// planted suites read (`runner.rs`). Printed by the panic hook, and again
 /// when a model fails by a planted panic the hook keeps quiet (one that
@@ -189,11 +199,17 @@ pub fn check(model: &str, threads: usize, body: impl Fn() + Sync + Send + 'stati
     let iterations = counter.clone();
     *MODEL.lock().unwrap() = model.to_owned();
     let started = Instant::now();
-    builder.check(move || {
-        let n = iterations.fetch_add(1, StdOrdering::Relaxed) + 1;
-        ITERATION.store(n, StdOrdering::Relaxed);
-        body()
-    });
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        builder.check(move || {
+            let n = iterations.fetch_add(1, StdOrdering::Relaxed) + 1;
+            ITERATION.store(n, StdOrdering::Relaxed);
+            body()
+        })
+    }));
+    if let Err(panic) = outcome {
+        print_failure(&*panic);
+        std::panic::resume_unwind(panic);
+    }
     let bound = builder.preemption_bound.map_or("none".to_owned(), |b| b.to_string());
     println!(
         "LOOM-ROW | {model} | {threads} | {bound} | {} | {:.1} s |",
@@ -293,7 +309,7 @@ pub fn check(model: &str, threads: usize, body: impl Fn() + Sync + Send + 'stati
             .run(run),
         }));
         if let Err(panic) = outcome {
-            print_caught();
+            print_failure(&*panic);
             eprintln!(
                 "SHUTTLE-FAILED {model}: scheduler {scheduler}, seed {seed}, iteration {}; replay it with \
                  LITEPOOL_SHUTTLE_SCHEDULER={scheduler} LITEPOOL_SHUTTLE_SEED={seed} \

@@ -149,11 +149,16 @@ typed_properties! {
 
     /// Every caller hears its own outcome, whoever ran its work: writers
     /// whose work fails and writers whose work succeeds share batches, and
-    /// the first COMMIT fails. A failed work's caller hears an error; every
-    /// acknowledged row is committed and every committed row acknowledged.
+    /// under shuttle the first COMMIT fails too. (Loom's three writes are
+    /// just enough for one batch of a runner, a failing member and a
+    /// succeeding one; a failed first COMMIT would leave none for it.) A
+    /// failed work's caller hears an error; every acknowledged row is
+    /// committed and every committed row acknowledged.
     fn each_caller_hears_its_own_outcome(property) {
         model::<B>(property, WRITERS + 1, pick(3, CAP), true, |db, batcher| {
-            db.inject(Fault::CommitFails, 1);
+            if cfg!(shuttle) {
+                db.inject(Fault::CommitFails, 1);
+            }
             let acks: Acked = Arc::new(Mutex::new(Vec::new()));
             let others: Vec<_> = (1..=WRITERS)
                 .map(|i| {

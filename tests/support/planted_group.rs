@@ -553,12 +553,12 @@ pub const CAUGHT_BY: &[Caught] = &[
     (
         "panic-escapes",
         "a_panicking_write_strands_nobody",
-        &["deadlock", "Causality", "another's was lost", "panicked in task 'task-"],
+        &["deadlock", "Causality", "another's was lost", "escaped into a thread"],
     ),
     (
         "panic-resumed-in-runner",
         "a_panicking_write_strands_nobody",
-        &["did not resume in its own thread", "panicked in task 'task-"],
+        &["did not resume in its own thread", "escaped into a thread"],
     ),
     ("wake-nobody", "acknowledged_writes_are_committed", &["deadlock"]),
     ("front-not-woken", "a_failing_write_loses_nobody_queued_behind_it", &["deadlock"]),
