@@ -328,13 +328,19 @@ typed_properties! {
     /// its seal: after a first batch, litepool's own `COMMIT` sits in the
     /// connection's statement cache, prepared unsealed, and a batched write
     /// that runs `prepare_cached("COMMIT")` gets that statement (issue 21).
-    /// Two writers of two writes each, so that two batches in a row can form;
-    /// the second write of one is the rogue.
+    /// Two rounds of two writers each, so that two batches in a row can
+    /// form (the first one seals a queued member, which is when the
+    /// authorizer is set, and caches litepool's `COMMIT`); in the second
+    /// round one write is the rogue. The rounds run one after the other:
+    /// four writes racing at once cost loom 700,000 schedules.
     fn a_cached_commit_cannot_end_a_later_batch(property) {
-        model::<B>(property, 2, 2, true, |db, batcher| {
+        // Three threads in all (two at a time), so loom's preemption bound applies.
+        model::<B>(property, 3, 2, true, |db, batcher| {
             let acks: Acked = Arc::new(Mutex::new(Vec::new()));
-            let other = inserter(&db, &batcher, &acks, 1, 2);
+            let first = inserter(&db, &batcher, &acks, 1, 1);
             write_row(&db, &*batcher, &acks, 3);
+            first.join().unwrap();
+            let other = inserter(&db, &batcher, &acks, 2, 1);
             let rogue = batcher.write(&mut |c| {
                 c.insert()?;
                 c.execute_cached(Statement::Commit)
