@@ -7,6 +7,7 @@
 //! max_size or return connections sooner`. The underlying `rusqlite::Error`,
 //! where there is one, is the error's [`source`](std::error::Error::source).
 
+use crate::manager::MEMBER_SAVEPOINT;
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
@@ -320,9 +321,10 @@ impl Error {
         Error::new(
             ErrorKind::Sql,
             format!(
-                "{e}: the group strategy refuses BEGIN, COMMIT and ROLLBACK inside a batched write, and \
-                 RELEASE or ROLLBACK TO of any savepoint the write did not open itself, because other \
-                 callers' rows share its transaction; return an error to undo this write instead"
+                "{e}: the group strategy refuses BEGIN, COMMIT and ROLLBACK inside a batched write, \
+                 RELEASE or ROLLBACK TO of any savepoint the write did not open itself, and a savepoint \
+                 named as litepool's ({MEMBER_SAVEPOINT}), because other callers' rows share its \
+                 transaction; return an error to undo this write instead"
             ),
         )
     }

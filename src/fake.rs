@@ -30,13 +30,17 @@
 //!   savepoint), and the errors SQLite gives (`cannot commit - no
 //!   transaction is active`, `no such savepoint`, …).
 //! * Statements have a cache, as rusqlite's `prepare_cached` does: litepool's
-//!   own statements ([`Transactional`]) and the work's
-//!   ([`FakeConnection::execute_cached`]) share it, keyed by statement.
-//!   The seal is an authorizer, consulted when a statement is *prepared*,
-//!   as SQLite's is; setting or removing the authorizer expires every
-//!   prepared statement, so a cached one is prepared again (and checked)
-//!   the next time it runs. A model therefore sees what SQLite does with a
-//!   `COMMIT` cached before the seal.
+//!   own transaction statements ([`Transactional`]) and the work's
+//!   ([`FakeConnection::execute_cached`]) share it, keyed by statement;
+//!   litepool's savepoint statements are prepared afresh, as the real
+//!   connection's are. The seal is an authorizer, consulted when a
+//!   statement is *prepared*, as SQLite's is, which asks the batch's
+//!   [`Seal`] (the same policy code the real authorizer asks); setting or
+//!   removing the authorizer expires every prepared statement, so a cached
+//!   one is prepared again (and checked) the next time it runs. A model
+//!   therefore sees what SQLite does with a `COMMIT` cached before the
+//!   batch, and with a statement one sealed caller cached and the next
+//!   runs.
 //! * Rows have ids, unique as a primary key's are: inserting an id twice
 //!   fails with a constraint error; `INSERT OR ROLLBACK` of a duplicate
 //!   rolls the whole transaction back.
@@ -60,7 +64,7 @@
 //! fidelity test; nothing in the library uses it.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::manager::{MEMBER_SAVEPOINT, Manager, Transactional};
+use crate::manager::{Guarded, MEMBER_SAVEPOINT, Manager, Seal, Transactional};
 use std::time::Duration;
 
 use crate::sync::{Arc, Condvar, Mutex, Ordering, UnmodeledArc, UnmodeledAtomicUsize, UnsafeCell};
@@ -109,17 +113,15 @@ struct DbState {
 /// matters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SealModel {
-    /// litepool's seal: each seal sets a new authorizer and each unseal
-    /// removes it (either expires every prepared statement); sealed, it
-    /// refuses `BEGIN`, `COMMIT`, `ROLLBACK`, and `RELEASE`/`ROLLBACK TO`
-    /// of any savepoint the sealed work did not open.
+    /// litepool's seal: `install_seal` sets an authorizer that asks the
+    /// batch's [`Seal`] about every statement prepared, and
+    /// `remove_seal` removes it; either expires every prepared statement.
     #[default]
     Current,
     /// The seal before issue 21: the authorizer is set once, at the first
-    /// seal, and after that a seal only flips a flag it reads when a
-    /// statement is prepared. A statement prepared unsealed (litepool's
-    /// own cached `COMMIT`) runs sealed unchecked. It refuses `RELEASE`/
-    /// `ROLLBACK TO` of litepool's savepoint only.
+    /// `install_seal`, and never removed, so nothing is expired again: a
+    /// statement prepared lifted and cached (litepool's own `COMMIT` at the
+    /// end of a batch) runs sealed, unchecked, in a later batch.
     InstalledOnce,
 }
 
@@ -419,12 +421,11 @@ struct ConnState {
     /// ids) when it was opened.
     savepoints: Vec<(&'static str, usize, usize)>,
     seal_model: SealModel,
-    /// The authorizer: `Some` while sealed, with the savepoints the sealed
-    /// work opened. (Under [`SealModel::InstalledOnce`], `authorizer`
-    /// says whether it was ever set, and `sealed` is its flag.)
-    seal: Option<Vec<&'static str>>,
+    /// The authorizer: the seal it asks, while one is installed. (Under
+    /// [`SealModel::InstalledOnce`], `authorizer` says whether one was ever
+    /// installed.)
+    seal: Option<Seal>,
     authorizer: bool,
-    sealed: bool,
     /// Bumped whenever the authorizer is set or removed: statements
     /// prepared in an older epoch are prepared again before they run.
     epoch: u64,
@@ -436,30 +437,14 @@ impl ConnState {
     /// What the authorizer says of preparing `statement` now (recording a
     /// savepoint the sealed work opens).
     fn authorize(&mut self, statement: Statement) -> Result<()> {
-        let refused = match self.seal_model {
-            SealModel::Current => match (&mut self.seal, statement) {
-                (None, _) => false,
-                (Some(opened), Statement::Savepoint(name)) => {
-                    opened.push(name);
-                    false
-                }
-                (Some(opened), Statement::Release(name) | Statement::RollbackTo(name)) => {
-                    !opened.iter().any(|own| own.eq_ignore_ascii_case(name))
-                }
-                (Some(_), _) => true,
-            },
-            SealModel::InstalledOnce => {
-                self.authorizer
-                    && self.sealed
-                    && match statement {
-                        Statement::Savepoint(_) => false,
-                        Statement::Release(name) | Statement::RollbackTo(name) => {
-                            name.eq_ignore_ascii_case(MEMBER_SAVEPOINT)
-                        }
-                        _ => true,
-                    }
+        let guarded = match statement {
+            Statement::Begin | Statement::BeginImmediate | Statement::Commit | Statement::Rollback => {
+                Guarded::Transaction
             }
+            Statement::Savepoint(name) => Guarded::Savepoint(name),
+            Statement::Release(name) | Statement::RollbackTo(name) => Guarded::EndSavepoint(name),
         };
+        let refused = self.seal.as_ref().is_some_and(|seal| !seal.allows(guarded));
         if refused {
             return Err(Error::new(
                 ErrorKind::Sql,
@@ -744,8 +729,9 @@ impl ConnState {
     }
 }
 
-/// litepool's own statements run through the cache, as the real
-/// connection's do (`src/manager.rs`).
+/// litepool's own statements run as the real connection's do
+/// (`src/manager.rs`): its transaction statements through the cache, its
+/// savepoint statements prepared afresh.
 impl Transactional for FakeConnection {
     fn begin_immediate(&self) -> Result<()> {
         self.execute_cached(Statement::BeginImmediate)
@@ -764,30 +750,34 @@ impl Transactional for FakeConnection {
     }
 
     fn savepoint(&self) -> Result<()> {
-        self.execute_cached(Statement::Savepoint(MEMBER_SAVEPOINT))
+        self.execute(Statement::Savepoint(MEMBER_SAVEPOINT))
     }
 
     fn release_savepoint(&self) -> Result<()> {
-        self.execute_cached(Statement::Release(MEMBER_SAVEPOINT))
+        self.execute(Statement::Release(MEMBER_SAVEPOINT))
     }
 
     fn rollback_to_savepoint(&self) -> Result<()> {
-        self.execute_cached(Statement::RollbackTo(MEMBER_SAVEPOINT))?;
+        self.execute(Statement::RollbackTo(MEMBER_SAVEPOINT))?;
         self.release_savepoint()
     }
 
-    fn seal(&mut self, sealed: bool) -> Result<()> {
-        self.write(|s| match s.seal_model {
-            SealModel::Current => {
-                s.seal = sealed.then(Vec::new);
+    fn install_seal(&mut self, seal: &Seal) -> Result<()> {
+        self.write(|s| {
+            if s.seal_model == SealModel::Current || !s.authorizer {
                 s.epoch += 1;
             }
-            SealModel::InstalledOnce => {
-                if sealed && !s.authorizer {
-                    s.authorizer = true;
-                    s.epoch += 1;
-                }
-                s.sealed = sealed;
+            s.authorizer = true;
+            s.seal = Some(seal.clone());
+        });
+        Ok(())
+    }
+
+    fn remove_seal(&mut self) -> Result<()> {
+        self.write(|s| {
+            if s.seal_model == SealModel::Current {
+                s.seal = None;
+                s.epoch += 1;
             }
         });
         Ok(())

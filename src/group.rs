@@ -35,11 +35,20 @@
 //! ([`MEMBER_SAVEPOINT`](crate::MEMBER_SAVEPOINT)): if it fails or panics,
 //! `ROLLBACK TO` undoes its rows alone and only that caller fails (the
 //! panic resumes in its caller's thread, not the runner's). While it runs
-//! the connection is sealed ([`Transactional::seal`]): a `BEGIN`, `COMMIT`
-//! or `ROLLBACK`, or a `RELEASE` or `ROLLBACK TO` of a savepoint it did not
-//! open (litepool's, say), fails instead of committing or undoing the
-//! others' rows, whether the statement is new or was cached before the
-//! seal. If SQLite rolls the whole transaction back by itself
+//! the batch's [`Seal`] is engaged: a `BEGIN`, `COMMIT` or `ROLLBACK`, or a
+//! `RELEASE` or `ROLLBACK TO` of a savepoint it did not open (litepool's,
+//! say), fails instead of committing or undoing the others' rows, whether
+//! the statement is new or was cached before. The seal's authorizer is
+//! installed once per batch, at its first queued caller
+//! ([`Transactional::install_seal`]), not once per caller: SQLite expires
+//! every prepared statement whenever an authorizer is set or removed, and
+//! doing so around each caller made every statement be prepared again for
+//! every caller. The one thing that costs: a savepoint the batch's first
+//! write (which runs unsealed) leaves open can be released by a later
+//! caller through a `RELEASE` an earlier one cached for its own savepoint
+//! of the same name; then the whole batch fails, nothing of it is stored,
+//! and nobody hears `Ok` (`tests/group.rs` pins this down). If SQLite
+//! rolls the whole transaction back by itself
 //! (`SQLITE_FULL` from a `max_page_count`, I/O errors, a trigger's
 //! `RAISE(ROLLBACK)`), every caller in the batch so far fails with
 //! [`ErrorKind::Aborted`](crate::ErrorKind::Aborted) and none is
@@ -73,7 +82,8 @@
 //! holds a queued caller's borrowed work.
 //!
 //! [`SplitPool`]: crate::SplitPool
-//! [`Transactional::seal`]: crate::strategy::Transactional::seal
+//! [`Seal`]: crate::strategy::Seal
+//! [`Transactional::install_seal`]: crate::strategy::Transactional::install_seal
 //! [`WriteWork`]: crate::strategy::WriteWork
 
 mod job;

@@ -22,7 +22,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{Error, Result};
-use crate::sync::UnmodeledArc;
+use crate::sync::{UnmodeledArc, UnmodeledMutex};
 use crate::write_queue::WriteQueue;
 
 /// A connection whose transactions a strategy can control.
@@ -46,6 +46,11 @@ pub trait Transactional: Send + 'static {
     /// first in one, so that a failing caller's rows can be undone alone.
     /// The default refuses (a connection type without savepoints cannot be
     /// used by [`GroupCommit`](crate::GroupCommit)).
+    ///
+    /// The three savepoint statements are prepared afresh each time, never
+    /// from the statement cache: litepool prepares them while its [`Seal`]
+    /// is lifted, and a cached copy would let the work run them sealed,
+    /// unchecked, through `prepare_cached` of the same text.
     fn savepoint(&self) -> Result<()> {
         Err(no_savepoints())
     }
@@ -60,15 +65,113 @@ pub trait Transactional: Send + 'static {
         Err(no_savepoints())
     }
 
-    /// While sealed, statements that would end the transaction or reach
-    /// past the work's own rows (`BEGIN`, `COMMIT`, `ROLLBACK`, and
-    /// `RELEASE` or `ROLLBACK TO` of any savepoint the sealed work did not
-    /// open, litepool's included) fail instead of running, however and
-    /// whenever they were prepared, so that one caller's work cannot
-    /// commit, or undo, the rows of the others it shares a transaction
-    /// with.
-    fn seal(&mut self, _sealed: bool) -> Result<()> {
+    /// Installs the group strategy's authorizer for one batch: while `seal`
+    /// is engaged, statements that would end the transaction or reach past
+    /// the work's own rows (`BEGIN`, `COMMIT`, `ROLLBACK`, and `RELEASE` or
+    /// `ROLLBACK TO` of any savepoint the sealed work did not open,
+    /// litepool's included) fail instead of running, however and whenever
+    /// they were prepared, so that one caller's work cannot commit, or
+    /// undo, the rows of the others it shares a transaction with. What is
+    /// refused is [`Seal::allows`]'s to say; the connection's part is to
+    /// ask it at every prepare, and to expire every statement prepared
+    /// before (SQLite does both when an authorizer is set).
+    fn install_seal(&mut self, _seal: &Seal) -> Result<()> {
         Err(no_savepoints())
+    }
+
+    /// Removes the authorizer [`install_seal`](Transactional::install_seal)
+    /// set (expiring every statement prepared under it). A connection whose
+    /// removal failed must not be used again.
+    fn remove_seal(&mut self) -> Result<()> {
+        Err(no_savepoints())
+    }
+}
+
+/// The switch of the group strategy's seal, shared between litepool (which
+/// engages it around each batched caller's work, and lifts it for its own
+/// statements) and the authorizer of the batch's connection.
+///
+/// Why a switch, and not an authorizer per caller: SQLite expires every
+/// prepared statement of a connection whenever its authorizer changes, so
+/// an authorizer set and removed around each caller's work made every
+/// statement be prepared again for every caller (issue 21's seal); an
+/// authorizer set once per batch costs one expiry per batch. Statements
+/// prepared while the switch is engaged are checked when prepared, and
+/// stay checked: a cached statement prepared under the batch's authorizer
+/// was prepared sealed, and litepool's own statements, prepared lifted,
+/// are never cached (see [`Transactional::savepoint`]); anything cached
+/// before the batch was expired when the authorizer was set, and is
+/// checked again when it next runs.
+#[derive(Clone, Debug, Default)]
+pub struct Seal {
+    state: UnmodeledArc<UnmodeledMutex<SealState>>,
+}
+
+#[derive(Debug, Default)]
+struct SealState {
+    engaged: bool,
+    /// The savepoints the work sealed now has opened, by name, lower case.
+    opened: Vec<String>,
+}
+
+/// A statement the seal has a say in, as an authorizer sees it prepared.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug)]
+pub enum Guarded<'a> {
+    /// `BEGIN`, `COMMIT`/`END` or `ROLLBACK` (not `ROLLBACK TO`).
+    Transaction,
+    /// `SAVEPOINT name`.
+    Savepoint(&'a str),
+    /// `RELEASE name` or `ROLLBACK TO name`.
+    EndSavepoint(&'a str),
+}
+
+impl Seal {
+    /// A lifted seal.
+    pub fn new() -> Seal {
+        Seal::default()
+    }
+
+    /// Engages the seal for the next caller's work, which starts with no
+    /// savepoint of its own.
+    pub fn engage(&self) {
+        let mut state = self.lock();
+        state.engaged = true;
+        state.opened.clear();
+    }
+
+    /// Lifts the seal: litepool's own statements run.
+    pub fn lift(&self) {
+        self.lock().engaged = false;
+    }
+
+    /// Whether a statement prepared now may run: lifted, anything; engaged,
+    /// no `BEGIN`, `COMMIT` or `ROLLBACK`, no `RELEASE` or `ROLLBACK TO`
+    /// of a savepoint the work did not open since the seal was engaged,
+    /// and no savepoint named as litepool's, [`MEMBER_SAVEPOINT`] (names
+    /// compared as SQLite does, without case). Records a savepoint the
+    /// sealed work opens.
+    pub fn allows(&self, statement: Guarded<'_>) -> bool {
+        let mut state = self.lock();
+        if !state.engaged {
+            return true;
+        }
+        match statement {
+            Guarded::Transaction => false,
+            // A savepoint of litepool's name would be the one litepool's
+            // ROLLBACK TO undoes, leaving the work's earlier rows in.
+            Guarded::Savepoint(name) if name.eq_ignore_ascii_case(MEMBER_SAVEPOINT) => false,
+            Guarded::Savepoint(name) => {
+                state.opened.push(name.to_ascii_lowercase());
+                true
+            }
+            Guarded::EndSavepoint(name) => state.opened.iter().any(|own| own.eq_ignore_ascii_case(name)),
+        }
+    }
+
+    fn lock(&self) -> impl std::ops::DerefMut<Target = SealState> + '_ {
+        // A panic while locked cannot leave the state half-changed.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -163,57 +266,46 @@ impl Transactional for Connection {
     }
 
     fn savepoint(&self) -> Result<()> {
-        self.prepare_cached(&format!("SAVEPOINT {MEMBER_SAVEPOINT}"))?.execute([])?;
+        self.execute_batch(&format!("SAVEPOINT {MEMBER_SAVEPOINT}"))?;
         Ok(())
     }
 
     fn release_savepoint(&self) -> Result<()> {
-        self.prepare_cached(&format!("RELEASE {MEMBER_SAVEPOINT}"))?.execute([])?;
+        self.execute_batch(&format!("RELEASE {MEMBER_SAVEPOINT}"))?;
         Ok(())
     }
 
     fn rollback_to_savepoint(&self) -> Result<()> {
-        self.prepare_cached(&format!("ROLLBACK TO {MEMBER_SAVEPOINT}"))?.execute([])?;
+        self.execute_batch(&format!("ROLLBACK TO {MEMBER_SAVEPOINT}"))?;
         self.release_savepoint()
     }
 
-    /// An authorizer, which SQLite consults whenever it prepares a
-    /// statement, refuses while the connection is sealed: `BEGIN`,
-    /// `COMMIT` and `ROLLBACK`, and `RELEASE` or `ROLLBACK TO` of any
-    /// savepoint the sealed work did not open itself (litepool's
-    /// savepoint, and one an earlier write left open, are not its own).
-    ///
-    /// SQLite asks the authorizer only when it prepares a statement, and a
-    /// statement prepared unsealed (litepool's own cached `COMMIT`, or the
-    /// work's from an earlier write) would run unchecked. So each seal
-    /// installs a new authorizer, and each unseal removes it: SQLite
-    /// expires every prepared statement of the connection whenever its
-    /// authorizer is set, and a cached statement is prepared again, under
-    /// the authorizer in force, the next time it runs. Nothing that runs
-    /// while sealed escapes the check. The authorizer belongs to the
-    /// connection and keeps its own list of savepoints, so a sealed write
-    /// on one connection that writes to another database nests safely.
-    fn seal(&mut self, sealed: bool) -> Result<()> {
+    /// SQLite asks the authorizer whenever it prepares a statement, and
+    /// expires every prepared statement of the connection when one is set
+    /// or removed. The authorizer belongs to the connection, so a sealed
+    /// write that writes to another database on another connection nests
+    /// safely.
+    fn install_seal(&mut self, seal: &Seal) -> Result<()> {
         use rusqlite::hooks::{AuthAction, AuthContext, Authorization, TransactionOperation};
-        if !sealed {
-            self.authorizer(None::<fn(AuthContext<'_>) -> Authorization>)?;
-            return Ok(());
-        }
-        // The savepoints the sealed work has opened, by name.
-        let mut opened: Vec<String> = Vec::new();
-        let refuse = move |context: AuthContext<'_>| match context.action {
-            AuthAction::Transaction { .. } => Authorization::Deny,
-            AuthAction::Savepoint { operation: TransactionOperation::Begin, savepoint_name } => {
-                opened.push(savepoint_name.to_ascii_lowercase());
-                Authorization::Allow
-            }
-            AuthAction::Savepoint { savepoint_name, .. } => {
-                let own = opened.iter().any(|name| name.eq_ignore_ascii_case(savepoint_name));
-                if own { Authorization::Allow } else { Authorization::Deny }
-            }
-            _ => Authorization::Allow,
+        let seal = seal.clone();
+        let authorize = move |context: AuthContext<'_>| {
+            let guarded = match context.action {
+                AuthAction::Transaction { .. } => Guarded::Transaction,
+                AuthAction::Savepoint { operation: TransactionOperation::Begin, savepoint_name } => {
+                    Guarded::Savepoint(savepoint_name)
+                }
+                AuthAction::Savepoint { savepoint_name, .. } => Guarded::EndSavepoint(savepoint_name),
+                _ => return Authorization::Allow,
+            };
+            if seal.allows(guarded) { Authorization::Allow } else { Authorization::Deny }
         };
-        self.authorizer(Some(refuse))?;
+        self.authorizer(Some(authorize))?;
+        Ok(())
+    }
+
+    fn remove_seal(&mut self) -> Result<()> {
+        use rusqlite::hooks::{AuthContext, Authorization};
+        self.authorizer(None::<fn(AuthContext<'_>) -> Authorization>)?;
         Ok(())
     }
 }

@@ -280,7 +280,8 @@ fn a_connection_type_without_savepoints_refuses_them_clearly() {
         ("savepoint", conn.savepoint()),
         ("release_savepoint", conn.release_savepoint()),
         ("rollback_to_savepoint", conn.rollback_to_savepoint()),
-        ("seal", conn.seal(true)),
+        ("install_seal", conn.install_seal(&litepool::strategy::Seal::new())),
+        ("remove_seal", conn.remove_seal()),
     ];
     for (what, result) in refusals {
         let err = result.expect_err(what);

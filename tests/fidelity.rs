@@ -23,7 +23,7 @@ mod support;
 use std::time::Duration;
 
 use litepool::fake::{FakeConnection, FakeDatabase, FakeManager, Statement};
-use litepool::strategy::{MEMBER_SAVEPOINT, Manager, Transactional};
+use litepool::strategy::{MEMBER_SAVEPOINT, Manager, Seal, Transactional};
 use litepool::{ErrorKind, SqliteManager};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -40,7 +40,12 @@ enum Op {
     Savepoint,
     ReleaseSavepoint,
     RollbackToSavepoint,
-    Seal(bool),
+    /// The batch's authorizer set (`install_seal`) or removed.
+    InstallSeal,
+    RemoveSeal,
+    /// The batch's switch engaged around a caller's work, or lifted.
+    Engage,
+    Lift,
     /// The work's statement, prepared freshly or through the cache.
     Execute(Statement, bool),
     /// The work caching a statement without running it.
@@ -81,7 +86,10 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::Savepoint),
         1 => Just(Op::ReleaseSavepoint),
         1 => Just(Op::RollbackToSavepoint),
-        3 => any::<bool>().prop_map(Op::Seal),
+        1 => Just(Op::InstallSeal),
+        1 => Just(Op::RemoveSeal),
+        2 => Just(Op::Engage),
+        1 => Just(Op::Lift),
         6 => (statement(), any::<bool>()).prop_map(|(s, cached)| Op::Execute(s, cached)),
         1 => statement().prop_map(Op::PrepareCached),
         4 => (0..6usize).prop_map(Op::Insert),
@@ -104,6 +112,7 @@ struct Seen {
 struct Real {
     manager: SqliteManager,
     conn: Connection,
+    seal: Seal,
     path: std::path::PathBuf,
 }
 
@@ -113,7 +122,7 @@ impl Real {
         manager.prepare().expect("prepare the file");
         let conn = manager.connect().expect("connect");
         conn.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, value INTEGER)").expect("create");
-        Real { manager, conn, path: db.path("fidelity.db") }
+        Real { manager, conn, seal: Seal::new(), path: db.path("fidelity.db") }
     }
 
     fn step(&mut self, op: Op) -> Seen {
@@ -126,7 +135,16 @@ impl Real {
             Op::Savepoint => Transactional::savepoint(c),
             Op::ReleaseSavepoint => c.release_savepoint(),
             Op::RollbackToSavepoint => c.rollback_to_savepoint(),
-            Op::Seal(sealed) => c.seal(sealed),
+            Op::InstallSeal => c.install_seal(&self.seal),
+            Op::RemoveSeal => c.remove_seal(),
+            Op::Engage => {
+                self.seal.engage();
+                Ok(())
+            }
+            Op::Lift => {
+                self.seal.lift();
+                Ok(())
+            }
             Op::Execute(s, false) => {
                 c.prepare(&sql(s)).and_then(|mut st| st.execute([])).map(drop).map_err(Into::into)
             }
@@ -154,6 +172,7 @@ struct Fake {
     db: FakeDatabase,
     manager: FakeManager,
     conn: FakeConnection,
+    seal: Seal,
 }
 
 impl Fake {
@@ -161,7 +180,7 @@ impl Fake {
         let db = FakeDatabase::new();
         let manager = db.manager();
         let conn = manager.connect().expect("connect");
-        Fake { db, manager, conn }
+        Fake { db, manager, conn, seal: Seal::new() }
     }
 
     fn step(&mut self, op: Op) -> Seen {
@@ -173,7 +192,16 @@ impl Fake {
             Op::Savepoint => c.savepoint(),
             Op::ReleaseSavepoint => c.release_savepoint(),
             Op::RollbackToSavepoint => c.rollback_to_savepoint(),
-            Op::Seal(sealed) => c.seal(sealed),
+            Op::InstallSeal => c.install_seal(&self.seal),
+            Op::RemoveSeal => c.remove_seal(),
+            Op::Engage => {
+                self.seal.engage();
+                Ok(())
+            }
+            Op::Lift => {
+                self.seal.lift();
+                Ok(())
+            }
             Op::Execute(s, false) => c.execute(s),
             Op::Execute(s, true) => c.execute_cached(s),
             Op::PrepareCached(s) => c.prepare_cached(s),
@@ -250,7 +278,8 @@ fn the_seal_against_cached_statements_agrees_with_sqlite() {
             BeginImmediate,
             Insert(2),
             Savepoint,
-            Seal(true),
+            InstallSeal,
+            Engage,
             Execute(S::Commit, true),
         ],
         // The same with ROLLBACK, and with RELEASE/ROLLBACK TO of litepool's savepoint.
@@ -260,7 +289,8 @@ fn the_seal_against_cached_statements_agrees_with_sqlite() {
             BeginImmediate,
             Insert(1),
             Savepoint,
-            Seal(true),
+            InstallSeal,
+            Engage,
             Execute(S::Rollback, true),
         ],
         &[
@@ -269,9 +299,11 @@ fn the_seal_against_cached_statements_agrees_with_sqlite() {
             ReleaseSavepoint,
             Insert(1),
             Savepoint,
-            Seal(true),
+            InstallSeal,
+            Engage,
             Execute(S::Release(m), true),
-            Seal(false),
+            Lift,
+            RemoveSeal,
             ReleaseSavepoint,
             Commit,
         ],
@@ -281,7 +313,8 @@ fn the_seal_against_cached_statements_agrees_with_sqlite() {
             RollbackToSavepoint,
             Savepoint,
             Insert(1),
-            Seal(true),
+            InstallSeal,
+            Engage,
             Execute(S::RollbackTo(m), true),
         ],
         // A statement the work cached unsealed, run sealed.
@@ -290,7 +323,8 @@ fn the_seal_against_cached_statements_agrees_with_sqlite() {
             BeginImmediate,
             Insert(1),
             Savepoint,
-            Seal(true),
+            InstallSeal,
+            Engage,
             Execute(S::Commit, true),
         ],
         // A savepoint left open before the seal is not the sealed work's.
@@ -299,19 +333,22 @@ fn the_seal_against_cached_statements_agrees_with_sqlite() {
             Execute(S::Savepoint("a"), false),
             Insert(1),
             Savepoint,
-            Seal(true),
+            InstallSeal,
+            Engage,
             Execute(S::RollbackTo("a"), true),
         ],
         // The work's own savepoints are its to end, in either spelling.
         &[
             BeginImmediate,
             Savepoint,
-            Seal(true),
+            InstallSeal,
+            Engage,
             Execute(S::Savepoint("a"), true),
             Insert(1),
             Execute(S::RollbackTo("A"), true),
             Execute(S::Release("a"), false),
-            Seal(false),
+            Lift,
+            RemoveSeal,
             ReleaseSavepoint,
             Commit,
         ],
@@ -329,6 +366,67 @@ fn the_seal_against_cached_statements_agrees_with_sqlite() {
         &[Insert(1), BeginImmediate, Insert(2), Savepoint, InsertOrRollback(1), Commit],
         // Handed back mid-transaction.
         &[BeginImmediate, Insert(5), Reset, Insert(5)],
+        // One authorizer for a batch of two sealed callers (issue 23):
+        // litepool's savepoint statements, prepared lifted, are not in
+        // the cache for the second caller's work to run sealed.
+        &[
+            BeginImmediate,
+            Insert(1),
+            InstallSeal,
+            Savepoint,
+            Engage,
+            Insert(2),
+            Lift,
+            ReleaseSavepoint,
+            Savepoint,
+            Engage,
+            Execute(S::Release(m), true),
+            Execute(S::RollbackTo(m), true),
+            Insert(3),
+            Lift,
+            ReleaseSavepoint,
+            RemoveSeal,
+            Commit,
+        ],
+        // What one sealed caller cached (its own savepoint's RELEASE) runs
+        // unchecked for the next: the savepoint is gone, so it fails.
+        &[
+            BeginImmediate,
+            InstallSeal,
+            Savepoint,
+            Engage,
+            Execute(S::Savepoint("a"), true),
+            Execute(S::Release("a"), true),
+            Lift,
+            ReleaseSavepoint,
+            Savepoint,
+            Engage,
+            Execute(S::Release("a"), true),
+            Execute(S::Commit, true),
+            Lift,
+            RemoveSeal,
+            Execute(S::Commit, true),
+        ],
+        // ... unless the batch's first write left one of that name open.
+        &[
+            BeginImmediate,
+            Execute(S::Savepoint("a"), false),
+            Insert(1),
+            InstallSeal,
+            Savepoint,
+            Engage,
+            Execute(S::Savepoint("a"), true),
+            Execute(S::Release("a"), true),
+            Lift,
+            ReleaseSavepoint,
+            Savepoint,
+            Engage,
+            Insert(2),
+            Execute(S::Release("a"), true),
+            Lift,
+            ReleaseSavepoint,
+            RollbackToSavepoint,
+        ],
     ];
     for ops in cases {
         compare(ops).unwrap_or_else(|e| panic!("{e}"));

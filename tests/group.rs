@@ -105,7 +105,9 @@ const REFUSED: &str = "refuses BEGIN, COMMIT and ROLLBACK";
 
 /// Statements that would end the shared transaction, or undo rows that are
 /// not the work's own.
-const ENDING: [&str; 7] = [
+/// (A savepoint of litepool's name would be the one litepool's `ROLLBACK
+/// TO` undoes if the write fails, leaving the write's earlier rows in.)
+const ENDING: [&str; 9] = [
     "COMMIT",
     "END",
     "ROLLBACK",
@@ -113,6 +115,8 @@ const ENDING: [&str; 7] = [
     "RELEASE litepool_group_member_5f2c",
     "ROLLBACK TO litepool_group_member_5f2c",
     "RELEASE SAVEPOINT LITEPOOL_GROUP_MEMBER_5F2C",
+    "SAVEPOINT litepool_group_member_5f2c",
+    "SAVEPOINT Litepool_Group_Member_5F2C",
 ];
 
 /// Asserts that a batched write which ran `statement` was refused with a
@@ -237,6 +241,129 @@ fn a_batched_write_may_end_only_its_own_savepoints() {
     first.expect("the first write commits");
     second.expect("no panic").expect("a write may use savepoints of its own");
     assert_eq!(item_ids(&db.path("group.db")), [1, 3]);
+}
+
+/// A batch's writes' work, each a boxed closure.
+type Works<'a> = Vec<Box<dyn FnOnce(&Connection) -> litepool::Result<()> + Send + 'a>>;
+
+/// Runs `works` as one batch, in their order: the first write's work waits
+/// until all the others are queued behind it, each queued before the next
+/// starts. Returns each one's result.
+fn batch_in_order(group: &GroupCommit<SqliteManager>, works: Works<'_>) -> Vec<litepool::Result<()>> {
+    let others = works.len() - 1;
+    let mut works = works.into_iter();
+    let first = works.next().expect("a batch has a first write");
+    thread::scope(|s| {
+        let mut handles = vec![s.spawn(|| {
+            group.write(|c| {
+                first(c)?;
+                wait_until("the other writers to queue", || group.state().waiting >= others);
+                Ok(())
+            })
+        })];
+        wait_until("the first write to hold the writer", || group.state().in_use >= 1);
+        for (queued, work) in works.enumerate() {
+            handles.push(s.spawn(move || group.write(work)));
+            // The last one is waited for by the first write: once it is
+            // queued, the batch may start and empty the queue at once.
+            if queued + 1 < others {
+                wait_until("the writer to queue", || group.state().waiting > queued);
+            }
+        }
+        handles.into_iter().map(|h| h.join().expect("no writer panics")).collect()
+    })
+}
+
+/// The batch's seal is engaged for each batched write in turn, and what
+/// one write cached under it is no licence for the next: a later write
+/// cannot `RELEASE` a savepoint an earlier one opened (it is gone), nor
+/// run a `COMMIT` or release litepool's savepoint, and the writes that
+/// did nothing wrong commit. After the batch, litepool's `COMMIT` ran (the
+/// seal was removed), and the next batch is sealed again.
+#[test]
+fn each_batched_write_is_sealed_and_what_one_cached_does_not_help_the_next() {
+    let db = TempDb::new();
+    let group = open(&db);
+    for round in 0..2i64 {
+        let at = 10 * round;
+        let works: Works<'_> = vec![
+            Box::new(move |c| insert(c, at + 1)),
+            Box::new(move |c| {
+                c.prepare_cached("SAVEPOINT mine")?.execute([])?;
+                insert(c, at + 2)?;
+                c.prepare_cached("RELEASE mine")?.execute([])?;
+                Ok(())
+            }),
+            Box::new(move |c| {
+                insert(c, at + 3)?;
+                c.prepare_cached("RELEASE mine")?.execute([])?;
+                Ok(())
+            }),
+            Box::new(move |c| {
+                insert(c, at + 4)?;
+                c.prepare_cached("COMMIT")?.execute([])?;
+                Ok(())
+            }),
+            Box::new(move |c| {
+                insert(c, at + 5)?;
+                c.prepare_cached("RELEASE litepool_group_member_5f2c")?.execute([])?;
+                Ok(())
+            }),
+            Box::new(move |c| insert(c, at + 6)),
+        ];
+        let results = batch_in_order(&group, works);
+        assert!(results[0].is_ok() && results[1].is_ok() && results[5].is_ok(), "{results:?}");
+        let gone = results[2].as_ref().expect_err("a savepoint an earlier write opened and released");
+        assert!(gone.to_string().contains("no such savepoint"), "{gone}");
+        for refused in &results[3..5] {
+            let e = refused.as_ref().expect_err("refused while sealed");
+            assert!(e.to_string().contains(REFUSED), "{e}");
+        }
+    }
+    assert_eq!(item_ids(&db.path("group.db")), [1, 2, 6, 11, 12, 16]);
+    assert_eq!(integrity_check(&db.path("group.db")), "ok");
+}
+
+/// The one way a batched write can reach past its own rows since the seal
+/// is installed once per batch (issue 23): the batch's first write, which
+/// runs unsealed, leaves a savepoint open, an earlier batched write opens
+/// and releases its own savepoint of the same name through the statement
+/// cache, and a later one runs that cached `RELEASE`. It releases the first
+/// write's savepoint, and litepool's with it; litepool cannot undo that
+/// write alone, so the whole batch fails and nothing of it is stored.
+/// Nobody is told Ok for rows that were not committed.
+#[test]
+fn a_savepoint_the_first_write_left_open_can_cost_the_batch_but_not_an_acknowledged_row() {
+    let db = TempDb::new();
+    let group = open(&db);
+    let works: Works<'_> = vec![
+        Box::new(|c| {
+            c.execute_batch("SAVEPOINT left_open")?;
+            insert(c, 1)
+        }),
+        Box::new(|c| {
+            c.prepare_cached("SAVEPOINT left_open")?.execute([])?;
+            insert(c, 2)?;
+            c.prepare_cached("RELEASE left_open")?.execute([])?;
+            Ok(())
+        }),
+        Box::new(|c| {
+            insert(c, 3)?;
+            c.prepare_cached("RELEASE left_open")?.execute([])?;
+            Ok(())
+        }),
+    ];
+    let results = batch_in_order(&group, works);
+    for (at, result) in results.iter().enumerate() {
+        let e = result.as_ref().expect_err("the batch was lost");
+        if at < 2 {
+            assert!(e.is_aborted() && e.to_string().contains("retrying it is safe"), "write {at}: {e}");
+        }
+    }
+    assert!(item_ids(&db.path("group.db")).is_empty());
+    group.write(|c| insert(c, 4)).expect("the next write commits");
+    assert_eq!(item_ids(&db.path("group.db")), [4]);
+    assert_eq!(integrity_check(&db.path("group.db")), "ok");
 }
 
 /// A batched write past `max_page_count` makes SQLite roll the whole

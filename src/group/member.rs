@@ -1,14 +1,14 @@
 //! One caller's work in a batch: the first write runs as any write does
 //! (no savepoint: nobody else's rows are in the transaction yet); each
-//! later one runs in litepool's savepoint with the connection sealed, and
-//! is undone alone if it fails or panics. What it did to the batch is a
-//! [`Done`].
+//! later one runs in litepool's savepoint with the batch's seal engaged,
+//! and is undone alone if it fails or panics. What it did to the batch is
+//! a [`Done`].
 
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::access::{WriteWork, resume_panic};
 use crate::error::{Error, Result};
-use crate::manager::{Manager, Transactional};
+use crate::manager::{Manager, Seal, Transactional};
 
 /// What one caller's work did to the batch.
 pub(super) enum Done {
@@ -65,24 +65,14 @@ pub(super) fn run_first<M: Manager>(manager: &M, conn: &M::Connection, work: Wri
 }
 
 /// Runs `work` inside the open batch, in litepool's savepoint, with the
-/// connection sealed.
-pub(super) fn run_member<M: Manager>(manager: &M, conn: &mut M::Connection, work: WriteWork<'_, M::Connection>) -> Done {
-    let lost = |e: Error| Done::Lost(Failure::Error(e));
+/// batch's `seal` engaged (its authorizer is installed on `conn`).
+pub(super) fn run_member<M: Manager>(manager: &M, conn: &M::Connection, seal: &Seal, work: WriteWork<'_, M::Connection>) -> Done {
     if let Err(e) = conn.savepoint() {
-        return if conn.in_transaction() { Done::Failed(Failure::Error(e)) } else { lost(e) };
+        return if conn.in_transaction() { Done::Failed(Failure::Error(e)) } else { Done::Lost(Failure::Error(e)) };
     }
-    if let Err(e) = conn.seal(true) {
-        return match conn.rollback_to_savepoint() {
-            Ok(()) => Done::Failed(Failure::Error(e)),
-            Err(_) => lost(e),
-        };
-    }
+    seal.engage();
     let outcome = catch_unwind(AssertUnwindSafe(|| work(conn)));
-    if let Err(e) = conn.seal(false) {
-        // A connection that may still refuse litepool's own statements
-        // cannot go on: the batch ends here, and the connection with it.
-        return lost(e);
-    }
+    seal.lift();
     if !conn.in_transaction() {
         // SQLite rolled the whole transaction back (or a trigger did):
         // the rows of every member so far are gone.

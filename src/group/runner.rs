@@ -2,9 +2,10 @@
 //! the file's write turn and `BEGIN IMMEDIATE`, runs its own work first, as
 //! any write runs (no savepoint: nobody else's rows are in the transaction
 //! yet), then the queued callers' work in arrival order, each in
-//! litepool's savepoint with the connection sealed, until nobody is queued
-//! or the batch is full; commits once for all of them; and tells each
-//! caller its outcome, waking it once.
+//! litepool's savepoint with the batch's seal engaged (its authorizer is
+//! installed once, at the first queued caller, and removed before the
+//! `COMMIT`), until nobody is queued or the batch is full; commits once
+//! for all of them; and tells each caller its outcome, waking it once.
 //!
 //! A [`Runner`] is also the batch's guard: if the runner's thread unwinds
 //! before the batch ends (a panic in a manager callback, say; a panic in
@@ -18,7 +19,7 @@ use std::collections::VecDeque;
 
 use crate::access::{Reuse, WriteWork, check_return, connect, resume_panic};
 use crate::error::{Error, Result};
-use crate::manager::{Manager, Transactional};
+use crate::manager::{Manager, Seal, Transactional};
 use crate::sync::{Arc, Condvar};
 
 use super::member::{self, Done, Failure, fail};
@@ -43,6 +44,10 @@ pub(super) struct Runner<'a, M: Manager> {
     committed: bool,
     /// Whether every member has been told and the writer released.
     ended: bool,
+    /// The batch's seal, once its authorizer is installed on the
+    /// connection (at the first queued caller's work: a lone write pays
+    /// nothing for it).
+    seal: Option<Seal>,
 }
 
 /// A caller whose work the runner took from the queue and ran.
@@ -62,6 +67,7 @@ impl<'a, M: Manager> Runner<'a, M> {
             pending: VecDeque::new(),
             committed: false,
             ended: false,
+            seal: None,
         }
     }
 
@@ -92,18 +98,24 @@ impl<'a, M: Manager> Runner<'a, M> {
         }
 
         let lost = self.run_queued();
-        let conn = self.conn.as_ref().expect("a batch keeps its connection");
-        let failure = match lost {
-            Some(why) => Some(Error::batch_rolled_back(&why)),
-            None => match conn.commit() {
+        let lost = match self.unseal() {
+            Err(why) => lost.or(Some(why)),
+            Ok(()) => lost,
+        };
+        let failure = match (lost, self.conn.as_ref()) {
+            (Some(why), _) => Some(Error::batch_rolled_back(&why)),
+            (None, Some(conn)) => match conn.commit() {
                 Ok(()) => {
                     self.committed = true;
                     None
                 }
                 Err(e) => Some(Error::batch_commit_failed(&manager.explain(e))),
             },
+            (None, None) => unreachable!("a connection is dropped only when the batch is lost"),
         };
-        if failure.is_some() && conn.in_transaction() {
+        if let (Some(_), Some(conn)) = (&failure, self.conn.as_ref())
+            && conn.in_transaction()
+        {
             // If this fails too, the return path discards the connection,
             // which rolls back as it closes: no transaction stays open.
             let _ = conn.rollback();
@@ -129,8 +141,10 @@ impl<'a, M: Manager> Runner<'a, M> {
             let mut taken = taken.into_iter();
             while let Some(mut queued) = taken.next() {
                 size += 1;
-                let conn = self.conn.as_mut().expect("a batch keeps its connection");
-                let done = member::run_member(manager, conn, queued.job.work());
+                let done = match self.sealed() {
+                    Ok((conn, seal)) => member::run_member(manager, conn, seal, queued.job.work()),
+                    Err(e) => Done::Failed(Failure::Error(e)),
+                };
                 drop(queued);
                 let member = self.pending.pop_front().expect("taken work is pending until it has run");
                 match done {
@@ -146,6 +160,32 @@ impl<'a, M: Manager> Runner<'a, M> {
             }
         }
         None
+    }
+
+    /// The connection, with the batch's seal installed on it (installed
+    /// now if it is not yet).
+    fn sealed(&mut self) -> Result<(&M::Connection, &Seal)> {
+        let conn = self.conn.as_mut().expect("a batch keeps its connection");
+        if self.seal.is_none() {
+            let seal = Seal::new();
+            conn.install_seal(&seal)?;
+            self.seal = Some(seal);
+        }
+        Ok((conn, self.seal.as_ref().expect("installed above")))
+    }
+
+    /// Removes the batch's seal, if it was installed, before litepool's
+    /// `COMMIT` or `ROLLBACK` (which it would refuse if it were engaged,
+    /// and must not expire for the next batch's work to run unchecked). A
+    /// connection whose seal cannot be removed is closed here, which rolls
+    /// back the batch: the error says why.
+    fn unseal(&mut self) -> std::result::Result<(), String> {
+        let Some(_) = self.seal.take() else { return Ok(()) };
+        let conn = self.conn.as_mut().expect("a batch keeps its connection");
+        conn.remove_seal().map_err(|e| {
+            self.conn = None;
+            format!("litepool could not remove the batch's seal: {e}")
+        })
     }
 
     /// Takes up to `most` callers' work from the front of the queue into

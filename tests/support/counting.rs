@@ -154,8 +154,12 @@ impl<C: Transactional> Transactional for Counted<C> {
         self.conn.rollback_to_savepoint()
     }
 
-    fn seal(&mut self, sealed: bool) -> Result<()> {
-        self.conn.seal(sealed)
+    fn install_seal(&mut self, seal: &litepool::strategy::Seal) -> Result<()> {
+        self.conn.install_seal(seal)
+    }
+
+    fn remove_seal(&mut self) -> Result<()> {
+        self.conn.remove_seal()
     }
 }
 

@@ -20,7 +20,7 @@ use crate::support::checker::{Arc, Condvar, Mutex};
 use crate::support::group::{Batcher, Job, PROPERTIES};
 use crate::support::runner::{Caught, PlantedSuite};
 use litepool::fake::{FakeConnection, FakeDatabase, SealModel};
-use litepool::strategy::{Manager, Transactional};
+use litepool::strategy::{Manager, Seal, Transactional};
 use litepool::{Error, ErrorKind, Result};
 
 /// The mistakes a batching writer can make, from the pitfalls the
@@ -207,8 +207,15 @@ fn batch_failed() -> Error {
 
 impl PlantedBatcher {
     /// Runs one caller's work: the runner's own first (no savepoint), the
-    /// others in a sealed savepoint.
-    fn run_one(&self, conn: &mut FakeConnection, first: bool, work: Job<'_>) -> PDone {
+    /// others in a savepoint with the batch's seal engaged (installed at
+    /// the first of them).
+    fn run_one(
+        &self,
+        conn: &mut FakeConnection,
+        seal: &mut Option<Seal>,
+        first: bool,
+        work: Job<'_>,
+    ) -> PDone {
         if first {
             return match catch_unwind(AssertUnwindSafe(|| work(conn))) {
                 Ok(Ok(())) if conn.in_transaction() => PDone::Joined,
@@ -221,18 +228,20 @@ impl PlantedBatcher {
             };
         }
         conn.savepoint().unwrap();
-        let seal = self.bug != GroupBug::NoSeal;
-        if seal {
-            conn.seal(true).unwrap();
-        }
+        let seal = (self.bug != GroupBug::NoSeal).then(|| {
+            seal.get_or_insert_with(|| {
+                let seal = Seal::new();
+                conn.install_seal(&seal).unwrap();
+                seal
+            })
+        });
+        seal.iter().for_each(|seal| seal.engage());
         let outcome = if self.bug == GroupBug::PanicEscapes {
             Ok(work(conn))
         } else {
             catch_unwind(AssertUnwindSafe(|| work(conn)))
         };
-        if seal {
-            conn.seal(false).unwrap();
-        }
+        seal.iter().for_each(|seal| seal.lift());
         let failure = |outcome: std::thread::Result<Result<()>>| {
             outcome.err().map_or_else(work_failed, PFailure::Panic)
         };
@@ -266,12 +275,13 @@ impl PlantedBatcher {
         let mut conn =
             self.state.lock().unwrap().conn.take().expect("the planted copy never discards its connection");
         conn.begin_immediate().expect("no transaction is left open");
-        if let PDone::Failed(failure) = self.run_one(&mut conn, true, own) {
+        if let PDone::Failed(failure) = self.run_one(&mut conn, &mut None, true, own) {
             self.end(conn, Vec::new(), Vec::new(), None);
             return failure.into_result();
         }
         let mut joined: Vec<PQueued> = Vec::new();
         let mut failed: Vec<(PQueued, PFailure)> = Vec::new();
+        let mut seal: Option<Seal> = None;
         let mut lost = false;
         let mut size = 1;
         let room =
@@ -302,7 +312,7 @@ impl PlantedBatcher {
             let mut taken = taken.into_iter();
             while let Some(mut queued) = taken.next() {
                 size += 1;
-                match self.run_one(&mut conn, false, queued.job.work()) {
+                match self.run_one(&mut conn, &mut seal, false, queued.job.work()) {
                     PDone::Joined => {
                         if self.bug == GroupBug::AckBeforeCommit {
                             self.tell(vec![(queued, Ok(()))]);
@@ -312,6 +322,9 @@ impl PlantedBatcher {
                     }
                     PDone::Failed(PFailure::Panic(panic)) if self.bug == GroupBug::PanicResumedInRunner => {
                         failed.push((queued, work_failed()));
+                        if seal.is_some() {
+                            conn.remove_seal().unwrap();
+                        }
                         conn.commit().unwrap();
                         self.end(conn, joined, failed, None);
                         resume_unwind(panic);
@@ -329,6 +342,9 @@ impl PlantedBatcher {
                     }
                 }
             }
+        }
+        if seal.is_some() {
+            conn.remove_seal().unwrap();
         }
         let committed = !lost && conn.commit().is_ok();
         if !committed && conn.in_transaction() && self.bug != GroupBug::FailedCommitLeavesOpen {
@@ -523,7 +539,7 @@ impl PlantedBatcher {
         let mut conn =
             self.state.lock().unwrap().conn.take().expect("the planted copy never discards its connection");
         conn.begin_immediate().expect("no transaction is left open");
-        let done = self.run_one(&mut conn, true, own);
+        let done = self.run_one(&mut conn, &mut None, true, own);
         let committed = matches!(done, PDone::Joined) && conn.commit().is_ok();
         self.end(conn, Vec::new(), Vec::new(), None);
         match done {
