@@ -7,7 +7,6 @@
 //! max_size or return connections sooner`. The underlying `rusqlite::Error`,
 //! where there is one, is the error's [`source`](std::error::Error::source).
 
-use crate::manager::MEMBER_SAVEPOINT;
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
@@ -316,14 +315,15 @@ impl Error {
     }
 
     /// A batched write's work ran a statement the seal refused
-    /// (`SQLITE_AUTH`): what the group strategy refuses, and why.
-    pub(crate) fn refused_in_batch(e: Error) -> Error {
+    /// (`SQLITE_AUTH`): what the group strategy refuses, and why
+    /// (`savepoint`: the name of litepool's own).
+    pub(crate) fn refused_in_batch(e: Error, savepoint: &str) -> Error {
         Error::new(
             ErrorKind::Sql,
             format!(
                 "{e}: the group strategy refuses BEGIN, COMMIT and ROLLBACK inside a batched write, \
                  RELEASE or ROLLBACK TO of any savepoint the write did not open itself, and a savepoint \
-                 named as litepool's ({MEMBER_SAVEPOINT}), because other callers' rows share its \
+                 named as litepool's ({savepoint}), because other callers' rows share its \
                  transaction; return an error to undo this write instead"
             ),
         )

@@ -90,7 +90,7 @@ mod job;
 mod member;
 mod runner;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 use std::time::{Duration, Instant};
@@ -134,7 +134,11 @@ pub struct GroupCommit<M: Manager> {
     group: Mutex<Group<M::Connection>>,
 }
 
-/// Everything the group's lock protects.
+/// Everything the group's lock protects: who holds the writer, and who
+/// waits for it. What each waiting caller is told is in its own [`Slot`],
+/// under its own lock, so that telling a batch's members their outcomes
+/// and waking them never takes this lock, which every newcomer and the
+/// next batch need.
 struct Group<C> {
     /// The writer connection while no runner holds it. `None` while one
     /// does, and after it was discarded (the next runner opens one).
@@ -143,9 +147,6 @@ struct Group<C> {
     running: bool,
     /// Callers whose work waits to run, in arrival order.
     queue: VecDeque<Queued<C>>,
-    /// What queued callers have been told since, by ticket: their work was
-    /// taken into a batch, or their outcome.
-    told: HashMap<u64, Told>,
     next_ticket: u64,
     next_batch: u64,
     /// Batches below this number have ended, every member told.
@@ -157,15 +158,48 @@ struct Group<C> {
 struct Queued<C> {
     ticket: u64,
     job: Job<C>,
-    wake: Arc<Condvar>,
+    slot: Arc<Slot>,
 }
 
-/// What a runner told a queued caller.
+/// A queued caller's side of the conversation: what it has been told, and
+/// the condition variable it waits on. Lock order: the group's lock, then
+/// a slot's.
+struct Slot {
+    told: Mutex<Told>,
+    wake: Condvar,
+}
+
+/// What a queued caller has been told.
 enum Told {
+    /// Nothing: its work is in the queue. `look` is set when the writer
+    /// was freed with this caller first in line, or the strategy closed:
+    /// it should look at the group again.
+    Queued { look: bool },
     /// Its work was taken into batch `batch`: it runs, or has run.
     Running { batch: u64 },
     /// Its outcome: `Ok` once the `COMMIT` holding its rows succeeded.
     Done(std::result::Result<(), Failure>),
+}
+
+impl Slot {
+    fn new() -> Slot {
+        Slot { told: Mutex::new(Told::Queued { look: false }), wake: Condvar::new() }
+    }
+
+    /// Tells the caller something and wakes it.
+    fn tell(&self, told: Told) {
+        *self.told.lock() = told;
+        self.wake.notify_one();
+    }
+
+    /// Asks a caller still queued to look at the group again.
+    fn nudge(&self) {
+        let mut told = self.told.lock();
+        if let Told::Queued { look } = &mut *told {
+            *look = true;
+            self.wake.notify_one();
+        }
+    }
 }
 
 impl<M: Manager> GroupCommit<M> {
@@ -232,31 +266,61 @@ impl<M: Manager> GroupCommit<M> {
     /// leaves the queue; the work never runs). Once its work was taken it
     /// waits for the outcome, whatever the deadline: the work may be
     /// running on the runner's thread, borrowing from this frame.
-    fn wait_for(&self, mut group: MutexGuard<'_, Group<M::Connection>>, ticket: u64, wake: &Condvar) -> Result<()> {
+    fn wait_for(&self, ticket: u64, slot: &Slot) -> Result<()> {
         let timeout = self.manager.write_timeout();
         // `None`: the deadline overflows an `Instant`; wait for ever.
         let deadline = Instant::now().checked_add(timeout);
         let mut timed_out = false;
         loop {
-            match group.told.get(&ticket) {
-                Some(Told::Done(_)) => {
-                    let Some(Told::Done(outcome)) = group.told.remove(&ticket) else { unreachable!("seen above") };
-                    drop(group);
-                    return outcome.or_else(Failure::into_result);
-                }
-                Some(&Told::Running { batch }) => {
-                    // Batches end in number order: one that has ended
-                    // without telling this caller never will.
-                    if group.ended > batch {
-                        group.told.remove(&ticket);
-                        return Err(Error::outcome_lost(batch));
+            // On the caller's own slot: nobody else's wake-up costs it.
+            let mut told = slot.told.lock();
+            loop {
+                match &mut *told {
+                    Told::Done(_) => {
+                        let Told::Done(outcome) = std::mem::replace(&mut *told, Told::Queued { look: false }) else {
+                            unreachable!("seen above")
+                        };
+                        drop(told);
+                        return outcome.or_else(Failure::into_result);
                     }
-                    (group, _) = wake.wait_until(group, Instant::now() + Self::OUTCOME_RECHECK);
-                    continue;
+                    &mut Told::Running { batch } => {
+                        let expired;
+                        (told, expired) = slot.wake.wait_until(told, Instant::now() + Self::OUTCOME_RECHECK);
+                        if expired {
+                            // Batches end in number order, each after telling
+                            // its members: one that has ended without telling
+                            // this caller never will. (Looked at in lock
+                            // order, so an outcome told meanwhile is seen.)
+                            drop(told);
+                            let group = self.group.lock();
+                            told = slot.told.lock();
+                            if matches!(*told, Told::Running { .. }) && group.ended > batch {
+                                return Err(Error::outcome_lost(batch));
+                            }
+                        }
+                    }
+                    Told::Queued { look: true } => break,
+                    Told::Queued { look: false } if timed_out => break,
+                    Told::Queued { look: false } => match deadline {
+                        Some(deadline) => {
+                            let expired;
+                            (told, expired) = slot.wake.wait_until(told, deadline);
+                            timed_out |= expired;
+                        }
+                        None => told = slot.wake.wait(told),
+                    },
                 }
-                None => {}
             }
-            // Still queued: its work has not started.
+            drop(told);
+            // Asked to look, or out of time: at the group, in lock order.
+            let mut group = self.group.lock();
+            let mut told = slot.told.lock();
+            let Told::Queued { look } = &mut *told else {
+                // A runner took the work meanwhile: wait for its outcome.
+                continue;
+            };
+            *look = false;
+            drop(told);
             if group.closed {
                 Self::leave(&mut group, ticket);
                 return Err(Error::closed("group commit"));
@@ -277,15 +341,6 @@ impl<M: Manager> GroupCommit<M> {
                     "the strategy's queue",
                 ));
             }
-            group = match deadline {
-                Some(deadline) => {
-                    let expired;
-                    (group, expired) = wake.wait_until(group, deadline);
-                    timed_out = expired;
-                    group
-                }
-                None => wake.wait(group),
-            };
         }
     }
 
@@ -347,7 +402,6 @@ impl<M: Manager> GroupCommitBuilder<M> {
                 conn: Some(conn),
                 running: false,
                 queue: VecDeque::new(),
-                told: HashMap::new(),
                 next_ticket: 0,
                 next_batch: 0,
                 ended: 0,
@@ -390,14 +444,15 @@ impl<M: Manager> Access for GroupCommit<M> {
         }
         let ticket = group.next_ticket;
         group.next_ticket += 1;
-        let wake = Arc::new(Condvar::new());
+        let slot = Arc::new(Slot::new());
         // SAFETY: this frame keeps the protocol of `group/job.rs`: it
         // returns (in `wait_for`) only after taking the job out of the
         // queue itself, or after reading the outcome a runner published
         // once it was done with the job.
         let job = unsafe { Job::new(work) };
-        group.queue.push_back(Queued { ticket, job, wake: wake.clone() });
-        self.wait_for(group, ticket, &wake)
+        group.queue.push_back(Queued { ticket, job, slot: slot.clone() });
+        drop(group);
+        self.wait_for(ticket, &slot)
     }
 
     /// The writer and the readers added up; callers whose work is queued
@@ -423,7 +478,7 @@ impl<M: Manager> Access for GroupCommit<M> {
             group.conn = None;
         }
         for queued in &group.queue {
-            queued.wake.notify_one();
+            queued.slot.nudge();
         }
         drop(group);
         self.writers.close();
@@ -447,8 +502,8 @@ mod tests {
     use crate::manager::SqliteManager;
 
     /// After a run of writes from several threads, batched or alone, the
-    /// strategy keeps nothing of them: every caller read its outcome (and
-    /// removed it), nobody is queued, no batch runs.
+    /// strategy keeps nothing of them: nobody is queued, no batch runs, and
+    /// every batch ended.
     #[test]
     fn nothing_is_kept_after_a_run_of_writes() {
         let dir = tempfile::tempdir().unwrap();
@@ -465,7 +520,6 @@ mod tests {
         });
         let group = db.group.lock();
         assert!(group.next_batch > 0, "no batch ran");
-        assert!(group.told.is_empty(), "{} outcomes kept after their callers read them", group.told.len());
         assert!(group.queue.is_empty() && !group.running && group.conn.is_some());
         assert_eq!(group.ended, group.next_batch, "a batch never ended");
     }

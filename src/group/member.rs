@@ -8,7 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::access::{WriteWork, resume_panic};
 use crate::error::{Error, Result};
-use crate::manager::{Manager, Seal, Transactional};
+use crate::manager::{MEMBER_SAVEPOINT, Manager, Seal, Transactional};
 
 /// What one caller's work did to the batch.
 pub(super) enum Done {
@@ -106,7 +106,7 @@ pub(super) fn run_member<M: Manager>(manager: &M, conn: &M::Connection, seal: &S
 fn explain_work_error<M: Manager>(manager: &M, e: Error) -> Error {
     const SQLITE_AUTH: i32 = 23;
     if e.extended_code() == Some(SQLITE_AUTH) {
-        return Error::refused_in_batch(e);
+        return Error::refused_in_batch(e, MEMBER_SAVEPOINT);
     }
     manager.explain(e)
 }

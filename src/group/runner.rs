@@ -20,10 +20,10 @@ use std::collections::VecDeque;
 use crate::access::{Reuse, WriteWork, check_return, connect, resume_panic};
 use crate::error::{Error, Result};
 use crate::manager::{Manager, Seal, Transactional};
-use crate::sync::{Arc, Condvar};
+use crate::sync::Arc;
 
 use super::member::{self, Done, Failure, fail};
-use super::{GroupCommit, Queued, Told};
+use super::{GroupCommit, Queued, Slot, Told};
 
 /// A batch being run, and the runner's hold on the writer.
 pub(super) struct Runner<'a, M: Manager> {
@@ -50,10 +50,10 @@ pub(super) struct Runner<'a, M: Manager> {
     seal: Option<Seal>,
 }
 
-/// A caller whose work the runner took from the queue and ran.
+/// A caller whose work the runner took from the queue and ran: where to
+/// tell it its outcome.
 struct Member {
-    ticket: u64,
-    wake: Arc<Condvar>,
+    slot: Arc<Slot>,
 }
 
 impl<'a, M: Manager> Runner<'a, M> {
@@ -198,8 +198,8 @@ impl<'a, M: Manager> Runner<'a, M> {
         let n = most.min(group.queue.len());
         let taken: Vec<_> = group.queue.drain(..n).collect();
         for queued in &taken {
-            group.told.insert(queued.ticket, Told::Running { batch: self.number });
-            self.pending.push_back(Member { ticket: queued.ticket, wake: queued.wake.clone() });
+            *queued.slot.told.lock() = Told::Running { batch: self.number };
+            self.pending.push_back(Member { slot: queued.slot.clone() });
         }
         taken
     }
@@ -210,7 +210,7 @@ impl<'a, M: Manager> Runner<'a, M> {
         let mut group = self.strategy.group.lock();
         self.pending.clear();
         for queued in rest.rev() {
-            group.told.remove(&queued.ticket);
+            *queued.slot.told.lock() = Told::Queued { look: false };
             group.queue.push_front(queued);
         }
     }
@@ -238,38 +238,34 @@ impl<'a, M: Manager> Runner<'a, M> {
         panic
     }
 
-    /// Publishes every member's outcome under the group's lock, releases
-    /// the writer (giving the connection back, unless the strategy closed),
-    /// and wakes the members and the first caller still queued, who will
-    /// run the next batch.
+    /// Releases the writer (giving the connection back, unless the
+    /// strategy closed) and asks the first caller still queued to look, so
+    /// that the next batch can start; then tells every member its outcome
+    /// in its own slot, waking it once; then marks the batch ended.
     fn tell(&mut self, conn: Option<M::Connection>, failure: Option<&Error>) {
-        let mut wake = Vec::with_capacity(self.joined.len() + self.failed.len() + self.pending.len() + 1);
         let mut group = self.strategy.group.lock();
+        group.running = false;
+        group.conn = conn.filter(|_| !group.closed);
+        if let Some(front) = group.queue.front() {
+            front.slot.nudge();
+        }
+        drop(group);
         for member in self.joined.drain(..) {
             let outcome = failure.map_or(Ok(()), |e| Err(Failure::Error(e.copy())));
-            group.told.insert(member.ticket, Told::Done(outcome));
-            wake.push(member.wake);
+            member.slot.tell(Told::Done(outcome));
         }
         for (member, failure) in self.failed.drain(..) {
-            group.told.insert(member.ticket, Told::Done(Err(failure)));
-            wake.push(member.wake);
+            member.slot.tell(Told::Done(Err(failure)));
         }
         // Only when the runner unwinds: work taken and not run, or not
         // finished, was not applied.
         for member in self.pending.drain(..) {
-            let outcome = Err(Failure::Error(Error::batch_runner_panicked()));
-            group.told.insert(member.ticket, Told::Done(outcome));
-            wake.push(member.wake);
+            member.slot.tell(Told::Done(Err(Failure::Error(Error::batch_runner_panicked()))));
         }
-        group.ended = self.number + 1;
-        group.running = false;
-        group.conn = conn.filter(|_| !group.closed);
-        wake.extend(group.queue.front().map(|queued| queued.wake.clone()));
-        drop(group);
+        // After every member was told: a member that finds its batch ended
+        // and no outcome concludes the outcome was lost.
+        self.strategy.group.lock().ended = self.number + 1;
         self.ended = true;
-        for wake in wake {
-            wake.notify_one();
-        }
     }
 }
 

@@ -71,6 +71,22 @@ pub fn model<B: Batcher>(
     });
 }
 
+/// [`model`] under shuttle with `times` its iterations.
+#[cfg(shuttle)]
+pub fn model_times<B: Batcher>(
+    property: &str,
+    threads: usize,
+    cap: usize,
+    times: usize,
+    body: impl Fn(FakeDatabase, Arc<B>) + Send + Sync + 'static,
+) {
+    crate::support::checker::check_times(&format!("{}::{property}", B::name()), threads, times, move || {
+        let db = FakeDatabase::new();
+        let batcher = Arc::new(B::open(&db, cap, true));
+        body(db, batcher)
+    });
+}
+
 /// The ids of the rows acknowledged so far.
 pub type Acked = Arc<Mutex<Vec<usize>>>;
 

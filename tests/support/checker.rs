@@ -272,9 +272,16 @@ fn env_number(name: &str) -> Option<usize> {
 /// A failure prints the scheduler, seed and iteration that replay it.
 #[cfg(shuttle)]
 pub fn check(model: &str, threads: usize, body: impl Fn() + Sync + Send + 'static) {
+    check_times(model, threads, 1, body)
+}
+
+/// [`check`] with `times` the iterations, for a model whose schedule of
+/// interest is rare (it asserts that some iteration reached it).
+#[cfg(shuttle)]
+pub fn check_times(model: &str, threads: usize, times: usize, body: impl Fn() + Sync + Send + 'static) {
     install_panic_hook();
     let body = std::sync::Arc::new(body);
-    let (budget, seed) = (shuttle_iterations(), shuttle_seed());
+    let (budget, seed) = (shuttle_iterations() * times, shuttle_seed());
     let only = std::env::var("LITEPOOL_SHUTTLE_SCHEDULER").ok();
     if let Some(only) = &only {
         let known: Vec<String> = SCHEDULERS.iter().map(ToString::to_string).collect();
