@@ -58,13 +58,14 @@
 //! (a panic in a manager callback), the batch's guard closes the connection
 //! and tells every member, so no caller waits on a runner that is gone.
 //!
-//! **Order, deadlines, close.** Queued callers are taken in arrival order.
-//! A caller that finds the writer free runs at once, past those queued
-//! (they would first have to be woken), but its batch then runs theirs, so
-//! a queued caller is passed by at most one write, the one that starts
-//! the batch it joins. With batches of one (`batch_cap(1)`) nobody passes
-//! anybody. When a batch ends, the first caller still queued is woken to
-//! run the next. A queued caller whose work has not started leaves at its
+//! **Order, deadlines, close.** Queued callers are taken in arrival order,
+//! and nobody passes them: a caller that finds the writer free runs at
+//! once, which it can only while nobody is queued, and a batch that ends
+//! with callers queued hands the writer to the first of them, who runs the
+//! next batch (its own work first, then the others queued, in order). A
+//! queued caller waits on a slot of its own (its lock, its condition
+//! variable), so that telling a batch's members their outcomes never
+//! contends with the callers arriving. A queued caller whose work has not started leaves at its
 //! write timeout (a busy error) or at `close()` (a closed error), and its
 //! work never runs; one whose work a runner has taken waits for its
 //! outcome, because the work may be running on the runner's thread and
@@ -171,10 +172,12 @@ struct Slot {
 
 /// What a queued caller has been told.
 enum Told {
-    /// Nothing: its work is in the queue. `look` is set when the writer
-    /// was freed with this caller first in line, or the strategy closed:
-    /// it should look at the group again.
+    /// Nothing: its work is in the queue. `look` is set when the strategy
+    /// closed: it should look at the group again.
     Queued { look: bool },
+    /// A batch ended with this caller first in line and handed it the
+    /// writer: it runs the next batch, its own work first.
+    Lead,
     /// Its work was taken into batch `batch`: it runs, or has run.
     Running { batch: u64 },
     /// Its outcome: `Ok` once the `COMMIT` holding its rows succeeded.
@@ -192,7 +195,8 @@ impl Slot {
         self.wake.notify_one();
     }
 
-    /// Asks a caller still queued to look at the group again.
+    /// Asks a caller still queued to look at the group again (it may have
+    /// been handed the writer, or be running already: then nothing).
     fn nudge(&self) {
         let mut told = self.told.lock();
         if let Told::Queued { look } = &mut *told {
@@ -299,7 +303,7 @@ impl<M: Manager> GroupCommit<M> {
                             }
                         }
                     }
-                    Told::Queued { look: true } => break,
+                    Told::Lead | Told::Queued { look: true } => break,
                     Told::Queued { look: false } if timed_out => break,
                     Told::Queued { look: false } => match deadline {
                         Some(deadline) => {
@@ -312,24 +316,35 @@ impl<M: Manager> GroupCommit<M> {
                 }
             }
             drop(told);
-            // Asked to look, or out of time: at the group, in lock order.
+            // Handed the writer, asked to look, or out of time: at the
+            // group, in lock order.
             let mut group = self.group.lock();
             let mut told = slot.told.lock();
-            let Told::Queued { look } = &mut *told else {
+            match &mut *told {
+                Told::Lead => {
+                    drop(told);
+                    let mut queued = Self::leave(&mut group, ticket);
+                    if group.closed {
+                        // The writer goes no further: everyone else queued
+                        // leaves too, and close() left the connection to
+                        // whoever held the writer.
+                        group.running = false;
+                        let conn = group.conn.take();
+                        drop(group);
+                        drop(conn);
+                        return Err(Error::closed("group commit"));
+                    }
+                    let runner = self.start_batch(group);
+                    return runner.run(queued.job.work());
+                }
+                Told::Queued { look } => *look = false,
                 // A runner took the work meanwhile: wait for its outcome.
-                continue;
-            };
-            *look = false;
+                Told::Running { .. } | Told::Done(_) => continue,
+            }
             drop(told);
             if group.closed {
                 Self::leave(&mut group, ticket);
                 return Err(Error::closed("group commit"));
-            }
-            let first = group.queue.front().is_some_and(|q| q.ticket == ticket);
-            if !group.running && (first || self.batch_cap > 1) {
-                let mut queued = Self::leave(&mut group, ticket);
-                let runner = self.start_batch(group);
-                return runner.run(queued.job.work());
             }
             if timed_out {
                 let ahead = Self::leave(&mut group, ticket).ahead;
@@ -436,10 +451,10 @@ impl<M: Manager> Access for GroupCommit<M> {
         if group.closed {
             return Err(Error::closed("group commit"));
         }
-        // A caller that finds the writer free runs at once, past those
-        // queued (a woken caller would first have to be scheduled), but its
-        // batch then runs theirs, in order. Batches of one keep the order.
-        if !group.running && (group.queue.is_empty() || self.batch_cap > 1) {
+        // The writer is free only while nobody is queued: a batch that ends
+        // with callers queued hands it to the first of them.
+        if !group.running {
+            debug_assert!(group.queue.is_empty(), "callers are queued for a free writer");
             return self.start_batch(group).run(work);
         }
         let ticket = group.next_ticket;

@@ -238,16 +238,24 @@ impl<'a, M: Manager> Runner<'a, M> {
         panic
     }
 
-    /// Releases the writer (giving the connection back, unless the
-    /// strategy closed) and asks the first caller still queued to look, so
-    /// that the next batch can start; then tells every member its outcome
-    /// in its own slot, waking it once; then marks the batch ended.
+    /// Hands the writer to the first caller still queued, who runs the next
+    /// batch (or frees it if nobody is queued, or the strategy closed),
+    /// giving the connection back unless the strategy closed; then tells
+    /// every member its outcome in its own slot, waking it once; then marks
+    /// the batch ended.
+    ///
+    /// Why hand the writer on rather than free it for whoever comes first:
+    /// the caller that ran this batch is often first to come back, and
+    /// would run the next batch too, before the members just told have been
+    /// scheduled to queue again: batches stayed small (five callers on
+    /// average at 64 threads on two cores, under `synchronous = NORMAL`,
+    /// where handing on gives 17 to 25), and queued callers were passed.
     fn tell(&mut self, conn: Option<M::Connection>, failure: Option<&Error>) {
         let mut group = self.strategy.group.lock();
-        group.running = false;
         group.conn = conn.filter(|_| !group.closed);
-        if let Some(front) = group.queue.front() {
-            front.slot.nudge();
+        match group.queue.front() {
+            Some(front) if !group.closed => front.slot.tell(Told::Lead),
+            _ => group.running = false,
         }
         drop(group);
         for member in self.joined.drain(..) {

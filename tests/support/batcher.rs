@@ -71,8 +71,8 @@ pub fn model<B: Batcher>(
     });
 }
 
-/// [`model`] under shuttle with `times` its iterations.
-#[cfg(shuttle)]
+/// [`model`] of a patient batcher with `times` shuttle's iterations (loom
+/// explores every schedule anyway).
 pub fn model_times<B: Batcher>(
     property: &str,
     threads: usize,
@@ -80,11 +80,19 @@ pub fn model_times<B: Batcher>(
     times: usize,
     body: impl Fn(FakeDatabase, Arc<B>) + Send + Sync + 'static,
 ) {
-    crate::support::checker::check_times(&format!("{}::{property}", B::name()), threads, times, move || {
+    let body = move || {
         let db = FakeDatabase::new();
         let batcher = Arc::new(B::open(&db, cap, true));
         body(db, batcher)
-    });
+    };
+    let model = format!("{}::{property}", B::name());
+    #[cfg(shuttle)]
+    crate::support::checker::check_times(&model, threads, times, body);
+    #[cfg(not(shuttle))]
+    {
+        let _ = times;
+        check(&model, threads, body);
+    }
 }
 
 /// The ids of the rows acknowledged so far.
