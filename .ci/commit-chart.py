@@ -25,6 +25,7 @@ LINES = [
     ("peer", "combine-32", "prototype: combining, cap 32", "#ff7f0e", True),
     ("peer", "chan", "prototype: writer thread", "#2ca02c", True),
     ("peer", "group-32", "prototype: hand-off, cap 32", "#9467bd", True),
+    ("peer", "lp-group", "litepool group, in peer-bench's run", "#d62728", True),
 ]
 # Issue 23's targets: (threads, ratio) per mode.
 TARGETS = {"NORMAL": [(1, 0.95), (8, 1.7), (64, 2.5)], "FULL": [(1, 0.98), (8, 4.5), (64, 11.5)]}
@@ -113,7 +114,7 @@ def main():
     w, h, left, top, gap = 360, 260, 50, 40, 90
     legend_top = top + h + 60
     svg_w = left + 2 * w + gap + 20
-    svg_h = legend_top + 20 * ((len(LINES) + 2) // 2) + 30
+    svg_h = legend_top + 20 * ((len(LINES) + 2) // 2) + 64
     el = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{svg_w}" height="{svg_h}" '
           f'font-family="sans-serif" font-size="12">',
           f'<rect width="{svg_w}" height="{svg_h}" fill="#fff"/>']
@@ -137,8 +138,10 @@ def main():
     el.append(f'<path d="M{left + 10},{y - 5}L{left + 20},{y + 5}M{left + 10},{y + 5}L{left + 20},{y - 5}" '
               f'stroke="#000" stroke-width="1.5"/>')
     el.append(f'<text x="{left + 38}" y="{y + 4}">issue 23 target</text>')
-    el.append(f'<text x="{left + w + gap}" y="{y + 4}">y: throughput / one connection alone (dotted: 1×); '
-              f'dashed: peer-bench, same session</text>')
+    el.append(f'<text x="{left}" y="{y + 26}">y: write throughput / one connection writing the same rows '
+              f'alone (dotted: 1×), each line against the baseline of its own run;</text>')
+    el.append(f'<text x="{left}" y="{y + 44}">solid: litepool\'s benchmark (commit/), dashed: '
+              f'peer-bench\'s prototypes, same session</text>')
     el.append("</svg>")
     open(sys.argv[2], "w").write("\n".join(el) + "\n")
 
