@@ -472,22 +472,16 @@ fn batches_end_without_waiting_for_a_timeout() {
     });
 }
 
-/// Between batches a running writer may take the writer connection past
-/// the head of the line, but only while the head has waited less than
-/// `WriteQueue::FAIR_AFTER` (10 ms), not only up to a count. One writer
-/// loops with slow work (100 ms) and cheap commits, each its own batch
-/// (cap 1), so it is always running when the connection comes free; the
-/// head, queued behind it with a 3 s timeout, still writes. Bounded by the
-/// count alone it could wait 64 overtakes of 100 ms, 6.4 s, and fail busy.
-/// (It rarely does: parking_lot's fair unlock mostly lets the woken head
-/// win the lock. The line's own unit tests, in `src/line.rs`, check the
-/// bound deterministically.)
+/// A queued writer is never passed: a writer that loops, each write its
+/// own batch (cap 1), cannot write again before the one queued behind it,
+/// because a batch that ends with callers queued hands the writer to the
+/// first of them. (Before issue 23 a batch freed the writer, and the
+/// looping writer, first back, took it again.)
 #[test]
-fn a_looping_writer_with_slow_work_cannot_keep_the_head_waiting_past_its_timeout() {
+fn a_looping_writer_cannot_pass_a_queued_one() {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let db = TempDb::new();
-    let manager =
-        db.manager("group.db").busy_timeout(Duration::from_secs(3)).synchronous(Synchronous::Normal);
+    let manager = db.manager("group.db").synchronous(Synchronous::Normal);
     let group =
         GroupCommit::builder().readers(1).batch_cap(1).open(manager).expect("open the group strategy");
     group
@@ -496,35 +490,70 @@ fn a_looping_writer_with_slow_work_cannot_keep_the_head_waiting_past_its_timeout
         )
         .unwrap();
     let (head_done, looped) = (AtomicBool::new(false), AtomicUsize::new(0));
-    let head = thread::scope(|s| {
+    let (before, after) = thread::scope(|s| {
         s.spawn(|| {
-            // Stops once the head has written, or after more writes than
-            // the count bound allows in a row.
-            for i in 0..80 {
+            for i in 0..10_000 {
                 if head_done.load(Ordering::SeqCst) {
                     break;
                 }
-                group
-                    .write(|c| {
-                        // The slow work itself: time passing is the point here.
-                        thread::sleep(Duration::from_millis(100));
-                        insert(c, 1000 + i)
-                    })
-                    .expect("the looping writer never waits");
+                group.write(|c| insert(c, 1000 + i)).expect("the looping writer writes");
                 looped.fetch_add(1, Ordering::SeqCst);
             }
         });
         wait_until("the looping writer to hold the connection", || Access::state(&group).in_use >= 1);
-        let head = group.write(|c| insert(c, 1));
+        let before = looped.load(Ordering::SeqCst);
+        group.write(|c| insert(c, 1)).expect("the queued writer writes");
+        let after = looped.load(Ordering::SeqCst);
         head_done.store(true, Ordering::SeqCst);
-        head
+        (before, after)
     });
-    head.unwrap_or_else(|e| {
-        panic!(
-            "the head of the line did not write within its timeout, after {} writes: {e}",
-            looped.into_inner()
+    // The looping writer's write running when this one queued may finish
+    // (and be counted) first; no later one can.
+    assert!(
+        after <= before + 1,
+        "the queued writer was passed: {before} loops before it queued, {after} after"
+    );
+}
+
+/// A queued writer whose write timeout passes before its work started
+/// leaves the queue with a busy error that says where it waited, and its
+/// work never runs; the batch ahead of it commits. The batch ahead holds
+/// the writer until the queued writer has returned, so the test waits for
+/// the timeout, not a sleep.
+#[test]
+fn a_queued_writer_leaves_at_its_timeout_and_its_work_never_runs() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let db = TempDb::new();
+    let manager = db.manager("group.db").busy_timeout(Duration::from_millis(200));
+    let group = GroupCommit::builder().readers(1).open(manager).expect("open the group strategy");
+    group
+        .write(
+            |c| Ok(c.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)")?),
         )
+        .unwrap();
+    let (returned, ran) = (AtomicBool::new(false), AtomicBool::new(false));
+    let (holder, queued) = thread::scope(|s| {
+        let holder = s.spawn(|| {
+            group.write(|c| {
+                insert(c, 1)?;
+                wait_until("the queued writer to give up", || returned.load(Ordering::SeqCst));
+                Ok(())
+            })
+        });
+        wait_until("the first writer to hold the connection", || Access::state(&group).in_use >= 1);
+        let queued = group.write(|c| {
+            ran.store(true, Ordering::SeqCst);
+            insert(c, 2)
+        });
+        returned.store(true, Ordering::SeqCst);
+        (holder.join().expect("the holder does not panic"), queued)
     });
+    holder.expect("the batch ahead commits");
+    let e = queued.expect_err("the queued writer waited past its timeout");
+    assert!(e.is_busy() && e.to_string().contains("the strategy's queue"), "{e}");
+    assert!(!ran.load(Ordering::SeqCst), "the work of a writer that gave up ran");
+    assert_eq!(item_ids(&db.path("group.db")), [1]);
+    assert!(Access::state(&group).waiting == 0, "the writer that gave up is still queued");
 }
 
 /// A writer connection given back after `close()` is closed, not kept: the
@@ -559,4 +588,92 @@ fn the_writer_given_back_after_close_is_closed() {
     });
     assert_eq!(counts.open_now(), 0, "a connection outlived close() once given back");
     assert!(group.write(|c| insert(c, 2)).unwrap_err().is_closed());
+}
+
+/// A manager whose `explain` panics once armed: a panic in a manager
+/// callback on the thread running a batch, mid-batch.
+#[derive(Clone)]
+struct PanickyExplain {
+    inner: SqliteManager,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl litepool::strategy::Manager for PanickyExplain {
+    type Connection = Connection;
+
+    fn prepare(&self) -> litepool::Result<()> {
+        self.inner.prepare()
+    }
+
+    fn connect(&self) -> litepool::Result<Connection> {
+        self.inner.connect()
+    }
+
+    fn read_only(&self) -> litepool::Result<PanickyExplain> {
+        Ok(PanickyExplain { inner: self.inner.read_only()?, armed: self.armed.clone() })
+    }
+
+    fn write_queue(&self) -> Option<std::sync::Arc<litepool::strategy::WriteQueue>> {
+        self.inner.write_queue()
+    }
+
+    fn explain(&self, error: litepool::Error) -> litepool::Error {
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            panic!("planted panic in the manager's explain");
+        }
+        self.inner.explain(error)
+    }
+}
+
+/// The thread running a batch panics outside any write's work (here in
+/// the manager's `explain`, called for the second write's error) with the
+/// second and third writes' work taken: the panic goes to the runner's own
+/// caller, the two others hear `Aborted` ("not applied"), nothing of the
+/// batch is stored, and the writer is free for the next write. The batch's
+/// guard (`Runner`'s `Drop`) is what tells them; without it they would wait
+/// for ever, and `within` fails the test.
+#[test]
+fn a_runner_that_panics_mid_batch_tells_every_member_and_frees_the_writer() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let db = TempDb::new();
+    let armed = std::sync::Arc::new(AtomicBool::new(false));
+    let manager = PanickyExplain { inner: db.manager("group.db"), armed: armed.clone() };
+    let group = std::sync::Arc::new(GroupCommit::builder().readers(1).open(manager).expect("open"));
+    group
+        .write(
+            |c| Ok(c.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)")?),
+        )
+        .unwrap();
+    let path = db.path("group.db");
+    let outcomes = within(Duration::from_secs(60), "a batch whose runner panicked", move || {
+        thread::scope(|s| {
+            let runner = s.spawn(|| {
+                catch_unwind(AssertUnwindSafe(|| {
+                    group.write(|c| {
+                        insert(c, 1)?;
+                        wait_until("two writers to queue", || group.state().waiting >= 2);
+                        armed.store(true, Ordering::SeqCst);
+                        Ok(())
+                    })
+                }))
+            });
+            wait_until("the runner to hold the writer", || group.state().in_use >= 1);
+            let failing = s.spawn(|| group.write(|c| insert(c, 1)));
+            wait_until("the failing writer to queue", || group.state().waiting >= 1);
+            let last = s.spawn(|| group.write(|c| insert(c, 3)));
+            let outcomes = (runner.join().unwrap(), failing.join().unwrap(), last.join().unwrap());
+            let next = group.write(|c| insert(c, 4));
+            (outcomes, next)
+        })
+    });
+    let ((runner, failing, last), next) = outcomes;
+    let panic = runner.expect_err("the manager's panic reaches the runner's caller");
+    assert_eq!(support::panic_message(&*panic), "planted panic in the manager's explain");
+    for (who, outcome) in [("the failing write", failing), ("the write after it", last)] {
+        let e = outcome.expect_err(who);
+        assert!(e.is_aborted() && e.to_string().contains("not applied"), "{who}: {e}");
+    }
+    next.expect("the writer is free after the panic");
+    assert_eq!(item_ids(&path), [4]);
+    assert_eq!(integrity_check(&path), "ok");
 }

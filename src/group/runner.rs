@@ -270,9 +270,13 @@ impl<'a, M: Manager> Runner<'a, M> {
         for member in self.pending.drain(..) {
             member.slot.tell(Told::Done(Err(Failure::Error(Error::batch_runner_panicked()))));
         }
-        // After every member was told: a member that finds its batch ended
-        // and no outcome concludes the outcome was lost.
-        self.strategy.group.lock().ended = self.number + 1;
+        // After every member was told: a member that finds its batch done
+        // telling and no outcome concludes the outcome was lost. (Not a
+        // count of batches ended: the next batch may end first, as it
+        // starts when the writer is handed on, before this one's members
+        // are told.)
+        let number = self.number;
+        self.strategy.group.lock().telling.retain(|&batch| batch != number);
         self.ended = true;
     }
 }
