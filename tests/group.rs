@@ -677,3 +677,50 @@ fn a_runner_that_panics_mid_batch_tells_every_member_and_frees_the_writer() {
     assert_eq!(item_ids(&path), [4]);
     assert_eq!(integrity_check(&path), "ok");
 }
+
+/// `close()` fails a queued writer at once with a closed error (not at its
+/// write timeout, an hour here, with a busy one), and its work never runs;
+/// the batch running at the close commits. The running batch holds the
+/// writer until the queued writer has returned.
+#[test]
+fn close_fails_a_queued_writer_at_once_and_its_work_never_runs() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let db = TempDb::new();
+    let manager = db.manager("group.db").busy_timeout(Duration::from_secs(3600));
+    let group = std::sync::Arc::new(GroupCommit::builder().readers(1).open(manager).expect("open"));
+    group
+        .write(
+            |c| Ok(c.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)")?),
+        )
+        .unwrap();
+    let path = db.path("group.db");
+    let (holder, queued, ran) = within(Duration::from_secs(60), "a queued writer at close", move || {
+        let (returned, ran) = (AtomicBool::new(false), AtomicBool::new(false));
+        thread::scope(|s| {
+            let holder = s.spawn(|| {
+                group.write(|c| {
+                    insert(c, 1)?;
+                    wait_until("the queued writer to return", || returned.load(Ordering::SeqCst));
+                    Ok(())
+                })
+            });
+            wait_until("the first writer to hold the connection", || group.state().in_use >= 1);
+            let queued = s.spawn(|| {
+                let result = group.write(|c| {
+                    ran.store(true, Ordering::SeqCst);
+                    insert(c, 2)
+                });
+                returned.store(true, Ordering::SeqCst);
+                result
+            });
+            wait_until("the second writer to queue", || group.state().waiting >= 1);
+            group.close();
+            (holder.join().unwrap(), queued.join().unwrap(), ran.load(Ordering::SeqCst))
+        })
+    });
+    holder.expect("the batch running at the close commits");
+    let e = queued.expect_err("a writer queued at the close");
+    assert!(e.is_closed(), "{e}");
+    assert!(!ran, "the work of a writer failed by close ran");
+    assert_eq!(item_ids(&path), [1]);
+}
