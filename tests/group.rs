@@ -393,6 +393,34 @@ fn sqlite_rolling_back_a_batch_fails_every_member_so_far() {
     assert_eq!(integrity_check(&db.path("group.db")), "ok");
 }
 
+/// Work the runner had taken but not started when SQLite rolled the
+/// transaction back goes back to the queue and runs in the next batch:
+/// the third write of a batch whose second fills the database commits,
+/// alone of the three.
+#[test]
+fn work_taken_but_not_started_when_a_batch_is_lost_runs_in_the_next() {
+    let db = TempDb::new();
+    let group = open(&db);
+    let works: Works<'_> = vec![
+        Box::new(|c| insert(c, 1)),
+        Box::new(|c| {
+            insert(c, 2)?;
+            let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            c.query_row(&format!("PRAGMA max_page_count = {}", pages + 1), [], |r| r.get::<_, i64>(0))?;
+            let full = c.execute("INSERT INTO filler VALUES (zeroblob(1000000))", []);
+            c.query_row("PRAGMA max_page_count = 1073741823", [], |r| r.get::<_, i64>(0))?;
+            full?;
+            Ok(())
+        }),
+        Box::new(|c| insert(c, 3)),
+    ];
+    let results = batch_in_order(&group, works);
+    assert!(results[0].as_ref().is_err_and(|e| e.is_aborted()), "{:?}", results[0]);
+    assert!(results[1].as_ref().is_err_and(|e| e.is_full()), "{:?}", results[1]);
+    results[2].as_ref().expect("the write taken but not started runs in the next batch");
+    assert_eq!(item_ids(&db.path("group.db")), [3]);
+}
+
 #[test]
 fn a_batch_cap_of_zero_is_refused_with_a_clear_error() {
     let db = TempDb::new();
