@@ -658,12 +658,13 @@ impl litepool::strategy::Manager for PanickyExplain {
 }
 
 /// The thread running a batch panics outside any write's work (here in
-/// the manager's `explain`, called for the second write's error) with the
-/// second and third writes' work taken: the panic goes to the runner's own
-/// caller, the two others hear `Aborted` ("not applied"), nothing of the
-/// batch is stored, and the writer is free for the next write. The batch's
-/// guard (`Runner`'s `Drop`) is what tells them; without it they would wait
-/// for ever, and `within` fails the test.
+/// the manager's `explain`, called for the third write's error) with the
+/// second write's rows in the transaction and the fourth's work taken: the
+/// panic goes to the runner's own caller, the three others hear `Aborted`
+/// ("not applied", the second too: its rows were never committed), nothing
+/// of the batch is stored, and the writer is free for the next write. The
+/// batch's guard (`Runner`'s `Drop`) is what tells them; without it they
+/// would wait for ever, and `within` fails the test.
 #[test]
 fn a_runner_that_panics_mid_batch_tells_every_member_and_frees_the_writer() {
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -683,25 +684,34 @@ fn a_runner_that_panics_mid_batch_tells_every_member_and_frees_the_writer() {
                 catch_unwind(AssertUnwindSafe(|| {
                     group.write(|c| {
                         insert(c, 1)?;
-                        wait_until("two writers to queue", || group.state().waiting >= 2);
+                        wait_until("three writers to queue", || group.state().waiting >= 3);
                         armed.store(true, Ordering::SeqCst);
                         Ok(())
                     })
                 }))
             });
             wait_until("the runner to hold the writer", || group.state().in_use >= 1);
+            let joined = s.spawn(|| group.write(|c| insert(c, 2)));
+            wait_until("the second writer to queue", || group.state().waiting >= 1);
             let failing = s.spawn(|| group.write(|c| insert(c, 1)));
-            wait_until("the failing writer to queue", || group.state().waiting >= 1);
+            wait_until("the failing writer to queue", || group.state().waiting >= 2);
             let last = s.spawn(|| group.write(|c| insert(c, 3)));
-            let outcomes = (runner.join().unwrap(), failing.join().unwrap(), last.join().unwrap());
+            let outcomes = (
+                runner.join().unwrap(),
+                joined.join().unwrap(),
+                failing.join().unwrap(),
+                last.join().unwrap(),
+            );
             let next = group.write(|c| insert(c, 4));
             (outcomes, next)
         })
     });
-    let ((runner, failing, last), next) = outcomes;
+    let ((runner, joined, failing, last), next) = outcomes;
     let panic = runner.expect_err("the manager's panic reaches the runner's caller");
     assert_eq!(support::panic_message(&*panic), "planted panic in the manager's explain");
-    for (who, outcome) in [("the failing write", failing), ("the write after it", last)] {
+    for (who, outcome) in
+        [("the write joined before", joined), ("the failing write", failing), ("the write after it", last)]
+    {
         let e = outcome.expect_err(who);
         assert!(e.is_aborted() && e.to_string().contains("not applied"), "{who}: {e}");
     }
