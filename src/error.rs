@@ -54,6 +54,9 @@ pub enum ErrorKind {
     /// happened to the operation is unknown, and the message says what to
     /// check before retrying it.
     Internal,
+    /// The work given to the async facade ([`crate::tokio`]) panicked; the
+    /// panic's message is in the error's. Whatever it wrote was undone.
+    Panicked,
 }
 
 /// The error type of every litepool operation.
@@ -388,6 +391,32 @@ impl Error {
              write, a trigger's RAISE(ROLLBACK), or an error such as SQLITE_FULL that SQLite \
              answered by rolling back); what ran after that was not part of one atomic write. \
              Do not end the transaction inside write, and return errors instead of ignoring them",
+        )
+    }
+
+    /// What an async caller hears when its work panicked (on litepool's
+    /// thread, where the panic was caught): what it did was undone.
+    #[cfg(any(feature = "tokio", loom, shuttle))]
+    pub(crate) fn work_panicked(panic: &(dyn std::any::Any + Send), write: bool) -> Error {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic with a payload that is not a string".to_owned());
+        let undone = if write { "nothing it wrote was committed" } else { "the read was abandoned" };
+        Error::new(
+            ErrorKind::Panicked,
+            format!("the work panicked: {what}; {undone}, and the connection is ready for the next caller"),
+        )
+    }
+
+    /// What an async write hears when the writer thread could not be kept
+    /// going (it could not be started).
+    #[cfg(any(feature = "tokio", loom, shuttle))]
+    pub(crate) fn cannot_start_thread(what: &str, e: &std::io::Error) -> Error {
+        Error::new(
+            ErrorKind::Internal,
+            format!("litepool could not start its {what} thread: {e}; the facade is closed"),
         )
     }
 

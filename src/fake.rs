@@ -64,7 +64,7 @@
 //! fidelity test; nothing in the library uses it.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::manager::{Guarded, MEMBER_SAVEPOINT, Manager, Seal, Transactional};
+use crate::manager::{Guarded, MEMBER_SAVEPOINT, Manager, Seal, Stop, Transactional};
 use std::time::Duration;
 
 use crate::sync::{Arc, Condvar, Mutex, Ordering, UnmodeledArc, UnmodeledAtomicUsize, UnsafeCell};
@@ -431,6 +431,9 @@ struct ConnState {
     epoch: u64,
     /// The statement cache: each statement and the epoch it was prepared in.
     cache: Vec<(Statement, u64)>,
+    /// The stop [`Transactional::install_stop`] installed: while it is
+    /// raised, every statement fails as interrupted.
+    stop: Option<Stop>,
 }
 
 impl ConnState {
@@ -547,6 +550,12 @@ impl FakeConnection {
         if self.read_only {
             return Err(Error::new(ErrorKind::ReadOnly, "attempt to write a readonly database"));
         }
+        if self.stopped() {
+            // SQLite rolls back the whole transaction when a write
+            // statement inside one is interrupted.
+            self.force_rollback();
+            return Err(interrupted());
+        }
         // Exclusive access even to look: an insert is a write to the
         // connection, and two at once must be reported.
         let (in_transaction, writing) = self.write(|s| (s.in_transaction, s.writing));
@@ -585,6 +594,23 @@ impl FakeConnection {
     /// Starts a deferred (read) transaction, as `BEGIN` does.
     pub fn begin_deferred(&self) -> Result<()> {
         self.execute(Statement::Begin)
+    }
+
+    /// Reads (a `SELECT`): fails as interrupted while the connection's
+    /// stop is raised, leaving any transaction open, as SQLite does for an
+    /// interrupted read; otherwise returns the row count it sees.
+    pub fn query(&self) -> Result<usize> {
+        if self.stopped() {
+            return Err(interrupted());
+        }
+        Ok(self.count())
+    }
+
+    /// Whether the installed stop is raised (looked at outside the
+    /// connection's state: the stop is an atomic shared with the
+    /// canceller, so each look is a scheduling point of its own).
+    fn stopped(&self) -> bool {
+        self.read(|s| s.stop.clone()).is_some_and(|stop| stop.is_raised())
     }
 
     /// Whether this connection was opened read-only.
@@ -782,6 +808,11 @@ impl Transactional for FakeConnection {
         });
         Ok(())
     }
+
+    fn install_stop(&mut self, stop: &Stop) -> Result<()> {
+        self.write(|s| s.stop = Some(stop.clone()));
+        Ok(())
+    }
 }
 
 impl FakeConnection {
@@ -805,4 +836,9 @@ impl Drop for FakeConnection {
         self.force_rollback();
         self.db.inner.state.lock().closed += 1;
     }
+}
+
+/// What an interrupted statement returns (`SQLITE_INTERRUPT`).
+fn interrupted() -> Error {
+    Error::new(ErrorKind::Sql, "interrupted")
 }

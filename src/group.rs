@@ -88,7 +88,7 @@
 //! [`WriteWork`]: crate::strategy::WriteWork
 
 mod job;
-mod member;
+pub(crate) mod member;
 mod runner;
 
 use std::collections::VecDeque;

@@ -60,6 +60,10 @@ pub mod strategy;
 #[cfg(not(any(loom, shuttle)))]
 pub mod stress;
 mod sync;
+// The async facade: behind its feature, and always under the model
+// checkers, whose models of it run in every model-checking run.
+#[cfg(any(feature = "tokio", loom, shuttle))]
+pub mod tokio;
 mod write_queue;
 
 // The strategy list. A strategy is a file in `src/` whose type has an

@@ -22,7 +22,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{Error, Result};
-use crate::sync::{UnmodeledArc, UnmodeledMutex};
+use crate::sync::{Arc, AtomicBool, Ordering, UnmodeledArc, UnmodeledMutex};
 use crate::write_queue::WriteQueue;
 
 /// A connection whose transactions a strategy can control.
@@ -84,6 +84,78 @@ pub trait Transactional: Send + 'static {
     /// removal failed must not be used again.
     fn remove_seal(&mut self) -> Result<()> {
         Err(no_savepoints())
+    }
+
+    /// Installs `stop` on the connection: from now on, while it is raised,
+    /// every statement the connection steps fails with `SQLITE_INTERRUPT`
+    /// (within a few of SQLite's VM steps), whoever runs it. The async
+    /// facade installs one on each reader when it opens it, and raises it
+    /// only while the read whose caller gave up is running (see [`Stop`]).
+    /// The default refuses: a dropped read on such a connection then runs to
+    /// its end, and only its answer is thrown away.
+    fn install_stop(&mut self, _stop: &Stop) -> Result<()> {
+        Err(Error::unsupported("stopping a running read (Transactional::install_stop)"))
+    }
+
+    /// Whether a statement on the connection is still stepping (started
+    /// and not reset or finalized): such a connection may hold a read
+    /// snapshot open in autocommit, and is not handed to anyone else. The
+    /// default says no.
+    fn is_stepping(&self) -> bool {
+        false
+    }
+}
+
+/// The async facade's way to stop one running read: a flag the reader's
+/// connection checks as its statements step (for [`rusqlite::Connection`],
+/// a progress handler every [`Stop::STEPS`] VM steps).
+///
+/// Why a flag and not `sqlite3_interrupt`: an interrupt is a call on the
+/// connection, and one that arrives after the read it was meant for has
+/// ended hits whatever runs next on that connection (iTwin PR #1156 and
+/// turso #1833 were bitten by exactly that); and an interrupt with no
+/// statement running is forgotten, so a read made of many short statements
+/// would run on. The flag is raised only under the lock of the job it
+/// belongs to, while that job is running, and lowered after the job's
+/// outcome is published and before the next job starts, so it can only
+/// ever stop the job it was raised for (`src/tokio/job.rs`). Raising it is
+/// an atomic store: safe while the connection is closing, or closed.
+#[derive(Clone, Debug)]
+pub struct Stop {
+    raised: Arc<AtomicBool>,
+}
+
+impl Stop {
+    /// How often (in SQLite VM steps) a reader's progress handler looks at
+    /// its stop. SQLite also asks the handler when a statement returns, so
+    /// a statement of fewer steps is stopped too, once it has taken as many.
+    pub const STEPS: i32 = 8;
+
+    /// A lowered stop.
+    pub fn new() -> Stop {
+        Stop { raised: Arc::new(AtomicBool::new(false)) }
+    }
+
+    /// Whether statements must stop now: what the connection asks.
+    pub fn is_raised(&self) -> bool {
+        self.raised.load(Ordering::SeqCst)
+    }
+
+    /// Raises the stop: the running statement, and every later one, fails
+    /// until it is lowered.
+    pub fn raise(&self) {
+        self.raised.store(true, Ordering::SeqCst);
+    }
+
+    /// Lowers the stop.
+    pub fn lower(&self) {
+        self.raised.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Default for Stop {
+    fn default() -> Stop {
+        Stop::new()
     }
 }
 
@@ -306,6 +378,16 @@ impl Transactional for Connection {
     fn remove_seal(&mut self) -> Result<()> {
         use rusqlite::hooks::{AuthContext, Authorization};
         self.authorizer(None::<fn(AuthContext<'_>) -> Authorization>)?;
+        Ok(())
+    }
+
+    fn is_stepping(&self) -> bool {
+        self.is_busy()
+    }
+
+    fn install_stop(&mut self, stop: &Stop) -> Result<()> {
+        let stop = stop.clone();
+        self.progress_handler(Stop::STEPS, Some(move || stop.is_raised()))?;
         Ok(())
     }
 }

@@ -283,6 +283,23 @@ mod imp {
     }
 }
 
+/// Starts a thread called `name` that runs `f`, and lets it go: litepool's
+/// own threads (the async facade's reader and writer) end by themselves
+/// once their work is closed. Under the checkers, a model's thread.
+#[cfg(any(feature = "tokio", loom, shuttle))]
+pub(crate) fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+    #[cfg(not(any(loom, shuttle)))]
+    return std::thread::Builder::new().name(name).spawn(f).map(drop);
+    #[cfg(loom)]
+    return {
+        drop(name);
+        loom::thread::spawn(f);
+        Ok(())
+    };
+    #[cfg(shuttle)]
+    return shuttle::thread::Builder::new().name(name).spawn(f).map(drop);
+}
+
 /// `std`'s `Arc` even under loom, for immutable configuration (a user's
 /// setup hook) that no model needs to see and that must hold a `dyn` value,
 /// which loom's `Arc` cannot.

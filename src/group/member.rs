@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::manager::{MEMBER_SAVEPOINT, Manager, Seal, Transactional};
 
 /// What one caller's work did to the batch.
-pub(super) enum Done {
+pub(crate) enum Done {
     /// It succeeded and its rows are in the open transaction.
     Joined,
     /// It failed and its rows were undone; the batch goes on.
@@ -22,13 +22,13 @@ pub(super) enum Done {
 }
 
 /// How a caller failed: with an error, or with a panic to resume.
-pub(super) enum Failure {
+pub(crate) enum Failure {
     Error(Error),
     Panic(Box<dyn std::any::Any + Send>),
 }
 
 impl Failure {
-    pub(super) fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Failure::Error(e) => e.to_string(),
             Failure::Panic(_) => "a write in the batch panicked".to_owned(),
@@ -45,7 +45,7 @@ impl Failure {
 
 /// Runs `work` as the first write of a new batch: in `BEGIN IMMEDIATE`,
 /// with no savepoint (nobody else's rows are in the transaction yet).
-pub(super) fn run_first<M: Manager>(manager: &M, conn: &M::Connection, work: WriteWork<'_, M::Connection>) -> Done {
+pub(crate) fn run_first<M: Manager>(manager: &M, conn: &M::Connection, work: WriteWork<'_, M::Connection>) -> Done {
     match catch_unwind(AssertUnwindSafe(|| work(conn))) {
         Ok(Ok(())) if conn.in_transaction() => Done::Joined,
         Ok(Ok(())) => Done::Failed(Failure::Error(Error::transaction_ended_by_work())),
@@ -66,7 +66,7 @@ pub(super) fn run_first<M: Manager>(manager: &M, conn: &M::Connection, work: Wri
 
 /// Runs `work` inside the open batch, in litepool's savepoint, with the
 /// batch's `seal` engaged (its authorizer is installed on `conn`).
-pub(super) fn run_member<M: Manager>(manager: &M, conn: &M::Connection, seal: &Seal, work: WriteWork<'_, M::Connection>) -> Done {
+pub(crate) fn run_member<M: Manager>(manager: &M, conn: &M::Connection, seal: &Seal, work: WriteWork<'_, M::Connection>) -> Done {
     if let Err(e) = conn.savepoint() {
         return if conn.in_transaction() { Done::Failed(Failure::Error(e)) } else { Done::Lost(Failure::Error(e)) };
     }

@@ -1,0 +1,391 @@
+//! The async facade (`litepool::tokio`) on real SQLite files, on a tokio
+//! runtime with two worker threads: each cancellation guarantee (G1 to G7
+//! of `ASYNC-FACTS.md`) by a test that fails when it is broken, panics,
+//! close, and bad input. The loom and shuttle models
+//! (`tests/loom_tokio.rs`, `tests/shuttle_tokio.rs`) explore the same
+//! state machine over the fake connection; these check what only SQLite
+//! does: a raised stop interrupting a real query, a read's open
+//! transaction rolled back, a batch's `COMMIT`.
+//!
+//! A job is held in place deterministically with a [`Gate`]: its work
+//! says it started, then waits for the test to open the gate; nothing
+//! here sleeps to let something happen.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use litepool::tokio::{AsyncPool, Cancelled};
+use litepool::{ErrorKind, SqliteManager};
+use rusqlite::Connection;
+use support::{TempDb, integrity_check, item_ids, within};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// Runs `test` on a fresh 2-worker runtime, failing (not hanging) after 60 s.
+fn run<F: std::future::Future<Output = ()> + Send + 'static>(
+    what: &str,
+    test: impl FnOnce() -> F + Send + 'static,
+) {
+    within(Duration::from_secs(60), what, move || runtime().block_on(test()));
+}
+
+async fn open(db: &TempDb, readers: usize) -> AsyncPool<SqliteManager> {
+    let pool =
+        AsyncPool::builder().readers(readers).open(db.manager("async.db")).expect("open the async pool");
+    pool.write(|c| {
+        Ok(c.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)")?)
+    })
+    .await
+    .expect("create the table");
+    pool
+}
+
+fn insert(c: &Connection, id: i64) -> litepool::Result<()> {
+    c.execute("INSERT INTO items (id, value) VALUES (?1, 0)", [id])?;
+    Ok(())
+}
+
+/// Holds a job's work in place: `pass` says the work started, then waits
+/// until the test calls `open`.
+#[derive(Clone, Default)]
+struct Gate(Arc<(Mutex<(bool, bool)>, Condvar)>);
+
+impl Gate {
+    fn pass(&self) {
+        let (lock, cv) = &*self.0;
+        let mut state = lock.lock().unwrap();
+        state.0 = true;
+        cv.notify_all();
+        while !state.1 {
+            state = cv.wait(state).unwrap();
+        }
+    }
+
+    /// Waits (on a blocking thread) until a work is inside the gate.
+    async fn entered(&self) {
+        let gate = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let (lock, cv) = &*gate.0;
+            let mut state = lock.lock().unwrap();
+            while !state.0 {
+                state = cv.wait(state).unwrap();
+            }
+        })
+        .await
+        .unwrap();
+    }
+
+    fn open(&self) {
+        let (lock, cv) = &*self.0;
+        lock.lock().unwrap().1 = true;
+        cv.notify_all();
+    }
+}
+
+/// Counts its own drops: a job's work that holds one is dropped when the
+/// job is removed.
+struct DropCount(Arc<AtomicUsize>);
+
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn reads_and_writes_round_trip() {
+    run("reads and writes", || async {
+        let db = TempDb::new();
+        let pool = open(&db, 2).await;
+        let writes: Vec<_> = (0..50).map(|id| pool.write(move |c| insert(c, id))).collect();
+        for write in writes {
+            write.await.expect("a write commits");
+        }
+        let n: i64 =
+            pool.read(|c| Ok(c.query_row("SELECT count(*) FROM items", [], |r| r.get(0))?)).await.unwrap();
+        assert_eq!(n, 50);
+        let read_only =
+            pool.read(|c| insert(c, 99)).await.expect_err("a read runs on a read-only connection");
+        assert!(read_only.is_read_only(), "{read_only}");
+        pool.close().await;
+        assert_eq!(item_ids(&db.path("async.db")), (0..50).collect::<Vec<_>>());
+    });
+}
+
+/// G1 and G4: a write given up while it waits behind a running batch is
+/// removed at once (its work dropped) and never runs.
+#[test]
+fn a_write_given_up_before_it_started_never_runs() {
+    run("G1", || async {
+        let db = TempDb::new();
+        let pool = open(&db, 1).await;
+        let gate = Gate::default();
+        let g = gate.clone();
+        let first = pool.write(move |c| {
+            g.pass();
+            insert(c, 1)
+        });
+        gate.entered().await;
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let held = DropCount(dropped.clone());
+        let ran = Arc::new(AtomicBool::new(false));
+        let r = ran.clone();
+        let waiting = pool.write(move |c| {
+            let _held = &held;
+            r.store(true, Ordering::SeqCst);
+            insert(c, 2)
+        });
+        assert_eq!(waiting.cancel(), Cancelled::NeverRan);
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            1,
+            "the removed job's work is dropped when it is given up"
+        );
+        gate.open();
+        first.await.expect("the first write commits");
+        pool.write(|c| insert(c, 3)).await.expect("a later write commits");
+        assert!(!ran.load(Ordering::SeqCst), "a write given up before it started ran");
+        pool.close().await;
+        assert_eq!(item_ids(&db.path("async.db")), vec![1, 3]);
+    });
+}
+
+/// G4: a read given up while it waits for a reader never runs.
+#[test]
+fn a_read_given_up_while_waiting_for_a_reader_never_runs() {
+    run("G4", || async {
+        let db = TempDb::new();
+        let pool = open(&db, 1).await;
+        let gate = Gate::default();
+        let g = gate.clone();
+        let busy = pool.read(move |_| {
+            g.pass();
+            Ok(())
+        });
+        gate.entered().await;
+        let ran = Arc::new(AtomicBool::new(false));
+        let r = ran.clone();
+        let waiting = pool.read(move |_| {
+            r.store(true, Ordering::SeqCst);
+            Ok(())
+        });
+        // Dropped by a select! against a timer, as a request timeout would.
+        tokio::select! {
+            _ = waiting => panic!("the read cannot finish while the only reader is busy"),
+            () = tokio::time::sleep(Duration::from_millis(1)) => {}
+        }
+        gate.open();
+        busy.await.unwrap();
+        pool.read(|_| Ok(())).await.unwrap();
+        assert!(!ran.load(Ordering::SeqCst), "a read given up before it started ran");
+        pool.close().await;
+    });
+}
+
+/// A read that counts to a billion: long enough to be running when its
+/// caller gives up.
+const LONG_READ: &str = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000) SELECT count(*) FROM n";
+
+/// G2: giving up on a running read stops it, and only it: the next read on
+/// the same connection (one reader) is never stopped, however late the
+/// stop comes.
+#[test]
+fn giving_up_on_a_running_read_stops_it_alone() {
+    run("G2", || async {
+        let db = TempDb::new();
+        let pool = open(&db, 1).await;
+        let started = Arc::new(AtomicBool::new(false));
+        let s = started.clone();
+        let long = pool.read(move |c| {
+            s.store(true, Ordering::SeqCst);
+            Ok(c.query_row(LONG_READ, [], |r| r.get::<_, i64>(0))?)
+        });
+        while !started.load(Ordering::SeqCst) {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(long.cancel(), Cancelled::Started);
+        // The reader is free again only because the long read was stopped:
+        // counting to a billion takes minutes, the test's bound is 60 s.
+        let n: i64 =
+            pool.read(|c| Ok(c.query_row("SELECT count(*) FROM items", [], |r| r.get(0))?)).await.unwrap();
+        assert_eq!(n, 0);
+        // Stops given up on at every moment: none may stop a later read.
+        for round in 0..300u64 {
+            let short =
+                pool.read(|c| Ok(c.query_row("SELECT count(*) FROM items", [], |r| r.get::<_, i64>(0))?));
+            tokio::select! {
+                _ = short => {}
+                () = tokio::time::sleep(Duration::from_micros(round % 40)) => {}
+            }
+            pool.read(|c| Ok(c.query_row("SELECT count(*) FROM items", [], |r| r.get::<_, i64>(0))?))
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: a read nobody gave up on failed: {e}"));
+        }
+        pool.close().await;
+    });
+}
+
+/// G5: a write given up while it runs is not interrupted: it commits, and
+/// the writes batched with it commit too.
+#[test]
+fn a_write_given_up_while_running_runs_to_its_outcome() {
+    run("G5", || async {
+        let db = TempDb::new();
+        let pool = open(&db, 1).await;
+        let gate = Gate::default();
+        let g = gate.clone();
+        let running = pool.write(move |c| {
+            insert(c, 1)?;
+            g.pass();
+            insert(c, 2)
+        });
+        gate.entered().await;
+        let behind = pool.write(|c| insert(c, 3));
+        assert_eq!(running.cancel(), Cancelled::Started);
+        gate.open();
+        behind.await.expect("a write batched with a given-up one commits");
+        pool.close().await;
+        assert_eq!(item_ids(&db.path("async.db")), vec![1, 2, 3]);
+    });
+}
+
+/// G6: a read that leaves a transaction open (pinning its snapshot) is
+/// rolled back before the connection serves anyone else.
+#[test]
+fn a_read_that_leaves_a_transaction_open_is_rolled_back() {
+    run("G6", || async {
+        let db = TempDb::new();
+        let pool = open(&db, 1).await;
+        pool.read(|c| {
+            c.execute_batch("BEGIN; SELECT count(*) FROM items;")?;
+            assert!(!c.is_autocommit());
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let write = pool.write(|c| insert(c, 1));
+        write.await.unwrap();
+        let (autocommit, n) = pool
+            .read(|c| {
+                Ok((
+                    c.is_autocommit(),
+                    c.query_row("SELECT count(*) FROM items", [], |r| r.get::<_, i64>(0))?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert!(autocommit, "a reader was handed on inside the last read's transaction");
+        assert_eq!(n, 1, "the reader still saw the snapshot the last read pinned");
+        pool.close().await;
+    });
+}
+
+/// A panicking closure is its caller's error; every connection stays.
+#[test]
+fn a_panicking_closure_is_an_error_and_capacity_stays_full() {
+    run("panics", || async {
+        let db = TempDb::new();
+        let pool = open(&db, 2).await;
+        let e = pool.write(|c| -> litepool::Result<()> {
+            insert(c, 1)?;
+            panic!("boom in a write")
+        });
+        let e = e.await.expect_err("a panicking write fails");
+        assert_eq!(e.kind(), ErrorKind::Panicked);
+        assert!(e.to_string().contains("boom in a write"), "{e}");
+        let e = pool.read(|_| -> litepool::Result<()> { panic!("boom in a read") }).await.expect_err("fails");
+        assert_eq!(e.kind(), ErrorKind::Panicked);
+        let writes: Vec<_> = (10..20).map(|id| pool.write(move |c| insert(c, id))).collect();
+        let reads: Vec<_> = (0..10).map(|_| pool.read(|_| Ok(()))).collect();
+        for w in writes {
+            w.await.unwrap();
+        }
+        for r in reads {
+            r.await.unwrap();
+        }
+        let state = pool.state();
+        assert_eq!((state.in_use, state.waiting), (0, 0), "{state:?}");
+        assert_eq!(state.idle, 3, "two readers and the writer: {state:?}");
+        pool.close().await;
+        assert_eq!(item_ids(&db.path("async.db")), (10..20).collect::<Vec<_>>());
+    });
+}
+
+/// G7 and close: waiting calls are answered at once, the running one
+/// finishes, `close()` is ready only after it, and later calls hear a clear
+/// error. Dropping a handle never blocks.
+#[test]
+fn close_answers_waiting_calls_at_once_and_waits_for_running_work() {
+    run("close", || async {
+        let db = TempDb::new();
+        let pool = open(&db, 1).await;
+        let gate = Gate::default();
+        let g = gate.clone();
+        let running = pool.write(move |c| {
+            g.pass();
+            insert(c, 1)
+        });
+        gate.entered().await;
+        let waiting = pool.write(|c| insert(c, 2));
+        let other = pool.clone();
+        drop(other); // not the last handle: nothing closes, nothing blocks
+        let mut closing = std::pin::pin!(pool.close());
+        let e = waiting.await.expect_err("a waiting write is answered at close");
+        assert!(e.is_closed(), "{e}");
+        assert!(futures_poll(closing.as_mut()).is_pending(), "close() was ready while a write was running");
+        gate.open();
+        running.await.expect("the running write finishes and commits");
+        closing.await;
+        let e = pool.read(|_| Ok(())).await.expect_err("a closed pool refuses reads");
+        assert!(e.is_closed() && e.to_string().contains("close()"), "{e}");
+        assert!(pool.write(|_| Ok(())).await.expect_err("and writes").is_closed());
+        assert_eq!(item_ids(&db.path("async.db")), vec![1]);
+        assert_eq!(integrity_check(&db.path("async.db")), "ok");
+    });
+}
+
+/// Dropping the last handle while a write runs returns at once; the write
+/// still finishes, and the threads leave.
+#[test]
+fn dropping_the_pool_never_blocks() {
+    run("drop", || async {
+        let db = TempDb::new();
+        let pool = open(&db, 1).await;
+        let gate = Gate::default();
+        let g = gate.clone();
+        let running = pool.write(move |c| {
+            g.pass();
+            insert(c, 1)
+        });
+        gate.entered().await;
+        drop(pool); // must return although the writer is held inside the gate
+        gate.open();
+        running.await.expect("the running write still commits");
+        assert_eq!(item_ids(&db.path("async.db")), vec![1]);
+    });
+}
+
+#[test]
+fn bad_settings_are_clear_errors() {
+    let db = TempDb::new();
+    let e = AsyncPool::builder().readers(0).open(db.manager("bad.db")).expect_err("no readers");
+    assert!(e.is_config() && e.to_string().contains("readers(1)"), "{e}");
+    let e = AsyncPool::builder().batch_cap(0).open(db.manager("bad.db")).expect_err("no batch");
+    assert!(e.is_config(), "{e}");
+    let e = AsyncPool::open(SqliteManager::file(db.path("no/such/dir/x.db"))).expect_err("no directory");
+    assert!(e.is_open(), "{e}");
+}
+
+/// Polls a future once, with a waker that does nothing.
+fn futures_poll<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    f.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}
