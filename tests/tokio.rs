@@ -389,3 +389,96 @@ fn bad_settings_are_clear_errors() {
 fn futures_poll<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
     f.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
 }
+
+/// The models rely on the fake's stop (`src/fake.rs`): a raised stop fails
+/// every statement; an interrupted write inside a transaction rolls back
+/// the whole transaction, an interrupted read leaves it open; a lowered
+/// stop stops nothing. The same steps on real SQLite must agree.
+#[test]
+fn the_fakes_stop_does_what_sqlites_does() {
+    use litepool::fake::FakeDatabase;
+    use litepool::strategy::{Manager, Stop, Transactional};
+
+    let db = TempDb::new();
+    let mut real = db.manager("stop.db").connect().expect("open");
+    real.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)").unwrap();
+    let fake_db = FakeDatabase::new();
+    let mut fake = fake_db.manager().connect().expect("open the fake");
+    let (real_stop, fake_stop) = (Stop::new(), Stop::new());
+    real.install_stop(&real_stop).unwrap();
+    fake.install_stop(&fake_stop).unwrap();
+    let real_read =
+        |c: &Connection| c.query_row("SELECT count(*) FROM items", [], |r| r.get::<_, i64>(0)).is_ok();
+    let mut next_id = 0;
+    let mut real_insert = |c: &Connection| {
+        next_id += 1;
+        insert(c, next_id).is_ok()
+    };
+    let mut fake_id = 0;
+    let mut fake_insert = |c: &litepool::fake::FakeConnection| {
+        fake_id += 1;
+        c.insert_id(fake_id).is_ok()
+    };
+    let both = |stop: bool| {
+        if stop {
+            real_stop.raise();
+            fake_stop.raise();
+        } else {
+            real_stop.lower();
+            fake_stop.lower();
+        }
+    };
+    // Lowered: reads and writes run.
+    both(false);
+    assert_eq!((real_read(&real), fake.query().is_ok()), (true, true));
+    assert_eq!((real_insert(&real), fake_insert(&fake)), (true, true));
+    // Raised: a read fails on both.
+    both(true);
+    assert_eq!((real_read(&real), fake.query().is_ok()), (false, false));
+    // A read inside a read transaction: fails, the transaction stays.
+    both(false);
+    real.execute_batch("BEGIN").unwrap();
+    fake.begin_deferred().unwrap();
+    both(true);
+    assert_eq!((real_read(&real), fake.query().is_ok()), (false, false));
+    assert_eq!((real.in_transaction(), fake.in_transaction()), (true, true));
+    both(false);
+    real.rollback().unwrap();
+    fake.rollback().unwrap();
+    // A write inside a write transaction fails; what it leaves depends on
+    // when SQLite looked at the stop: the whole transaction rolled back
+    // (the fake's one outcome), or the transaction still open with the
+    // statement's row *applied* though it reported an interrupt (SQLite
+    // asks the progress handler once more as a statement returns). Either
+    // way nobody can tell a caller what was written: why litepool never
+    // raises a writer's stop (G5), and why the fake's one outcome suffices
+    // for the model that plants that bug.
+    real.begin_immediate().unwrap();
+    fake.begin_immediate().unwrap();
+    assert_eq!((real_insert(&real), fake_insert(&fake)), (true, true));
+    both(true);
+    assert_eq!((real_insert(&real), fake_insert(&fake)), (false, false));
+    assert!(!fake.in_transaction(), "the fake rolls the whole transaction back");
+    both(false);
+    let real_rows: i64 = real.query_row("SELECT count(*) FROM items", [], |r| r.get(0)).unwrap();
+    if real.in_transaction() {
+        assert_eq!(real_rows, 3, "still open: both rows of the transaction are in it");
+        real.rollback().unwrap();
+    } else {
+        assert_eq!(real_rows, 1, "rolled back: only the row committed before it stays");
+    }
+    // A longer write is stopped as it runs, and SQLite rolls back the
+    // whole transaction, as the fake does.
+    real.begin_immediate().unwrap();
+    assert!(real_insert(&real));
+    both(true);
+    let big = real.execute(
+        "INSERT INTO items SELECT 100 + value, 0 FROM (WITH RECURSIVE n(value) AS \
+         (SELECT 1 UNION ALL SELECT value + 1 FROM n WHERE value < 1000) SELECT value FROM n)",
+        [],
+    );
+    both(false);
+    assert!(big.is_err() && !real.in_transaction(), "{big:?}");
+    let real_rows: i64 = real.query_row("SELECT count(*) FROM items", [], |r| r.get(0)).unwrap();
+    assert_eq!((real_rows, fake.count()), (1, 1), "only the row committed before the transactions stays");
+}

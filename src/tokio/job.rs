@@ -133,7 +133,7 @@ impl Job {
     pub(crate) fn cancel(&self, plant: Plant) -> Cancelled {
         let mut state = self.state.lock();
         if plant == Plant::CancelLeavesQueuedWork && matches!(*state, State::Queued { .. }) {
-            return Cancelled::Started;
+            return Cancelled::NeverRan;
         }
         let gone = std::mem::replace(&mut *state, State::Gone);
         if let State::Running { stop: Some(stop), .. } = &gone {

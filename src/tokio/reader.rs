@@ -74,9 +74,11 @@ impl<M: Manager> Reader<M> {
         // next job.
         if self.plant == Plant::StopLoweredBeforeTell {
             self.stop.lower();
+            job.tell(outcome);
+        } else {
+            job.tell(outcome);
+            self.stop.lower();
         }
-        job.tell(outcome);
-        self.stop.lower();
         if self.plant != Plant::ReadHandedBackOpen && !hand_back(&*self.manager, conn) {
             self.conn = None;
         }

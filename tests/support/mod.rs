@@ -211,6 +211,8 @@ pub mod properties;
 pub mod queue;
 #[cfg(any(loom, shuttle))]
 pub mod runner;
+#[cfg(any(loom, shuttle))]
+pub mod tokio;
 
 pub mod counting;
 
