@@ -92,7 +92,7 @@ pub struct Measured {
 }
 
 /// Rows inserted before a run, so point reads have something to find.
-const PRELOAD: i64 = 1_000;
+pub const PRELOAD: i64 = 1_000;
 
 /// A run: its own table, and the part of it this process writes.
 #[derive(Clone, Debug)]
@@ -252,6 +252,15 @@ pub fn run(access: &Sqlite, run: &Run, workload: &Workload, progress: &AtomicU64
         measured.first_error = measured.first_error.or(r.first_error);
         measured.latency.merge(&r.latency);
     }
+    verify(access, run, &mut measured)?;
+    Ok(measured)
+}
+
+/// The check every run ends with, through `access`: rows stored in this
+/// process's part of `run` equal the writes `measured` acknowledged,
+/// `integrity_check` says `ok`, and no operation failed. Sets
+/// `measured.verified` and says why not in `verify_note`.
+pub fn verify(access: &Sqlite, run: &Run, measured: &mut Measured) -> Result<()> {
     let stored = stored(access, run, run.part)?;
     let integrity = integrity_check(access)?;
     let mut problems = Vec::new();
@@ -267,7 +276,7 @@ pub fn run(access: &Sqlite, run: &Run, workload: &Workload, progress: &AtomicU64
     }
     measured.verified = problems.is_empty();
     measured.verify_note = problems.join("; ");
-    Ok(measured)
+    Ok(())
 }
 
 /// The tutorial's scenario: 10 threads each insert one row, then 5 threads

@@ -60,6 +60,9 @@ fn child() {
     let sync = if env("LITEPOOL_FAULT_SYNC") == "full" { Synchronous::Full } else { Synchronous::Normal };
     let base: i64 = env("LITEPOOL_FAULT_BASE").parse().unwrap();
     let strategy = env("LITEPOOL_FAULT_STRATEGY");
+    if strategy == ASYNC {
+        return async_child(manager(Path::new(&path), journal, sync), base);
+    }
     let strategy =
         strategy::all::<SqliteManager>().into_iter().find(|s| s.name == strategy).expect("a listed strategy");
     let access = (strategy.open)(manager(Path::new(&path), journal, sync), Sizing::pool_size(4)).unwrap();
@@ -132,6 +135,42 @@ fn child() {
         }
         other => panic!("unknown child role {other}"),
     }
+}
+
+/// The async facade's name in the crash tests.
+const ASYNC: &str = "async";
+
+/// The crash child for the async facade: 16 tasks on a 2-worker runtime
+/// insert until killed, each row acknowledged after its answer said
+/// committed (the writer batches them).
+fn async_child(manager: SqliteManager, base: i64) {
+    println!();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    runtime.block_on(async {
+        let pool = litepool::tokio::AsyncPool::open(manager).unwrap();
+        let tasks: Vec<_> = (0..16i64)
+            .map(|t| {
+                let pool = pool.clone();
+                tokio::spawn(async move {
+                    for i in 0.. {
+                        // 16 tasks: ids stay below the next kill's base.
+                        let id = base + t * 100_000 + i;
+                        pool.write(move |c| {
+                            Ok(c.execute("INSERT INTO items (id, value) VALUES (?1, 0)", [id])?)
+                        })
+                        .await
+                        .unwrap();
+                        let mut out = std::io::stdout().lock();
+                        writeln!(out, "ack {id}").unwrap();
+                        out.flush().unwrap();
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
 }
 
 fn spawn_child(role: &str, strategy: &str, path: &Path, journal: &str, sync: &str, base: i64) -> Command {
@@ -209,39 +248,51 @@ fn kill_9_mid_write_loses_nothing_acknowledged() {
                 continue;
             }
             for sync in ["normal", "full"] {
-                let name = format!("{}/{journal}/{sync}", strategy.name);
-                let db = TempDb::new();
-                let path = db.path("crash.db");
-                fresh_items(&path, mode);
-                let mut acknowledged = BTreeSet::new();
-                for k in 0..kills {
-                    // Kill after 1 to ~200 acknowledged rows: early, mid-checkpoint, late.
-                    let kill_after = 1 + (k * 97) % 200;
-                    let base = k as i64 * 10_000_000;
-                    acknowledged.extend(kill_writers_after(
-                        strategy.name,
-                        &path,
-                        journal,
-                        sync,
-                        base,
-                        kill_after,
-                    ));
-                    assert_eq!(integrity_check(&path), "ok", "{name}: after kill {k}");
-                }
-                let stored = item_ids(&path);
-                let stored_set: BTreeSet<i64> = stored.iter().copied().collect();
-                assert_eq!(stored.len(), stored_set.len(), "{name}: a row is stored twice");
-                let lost: Vec<_> = acknowledged.difference(&stored_set).collect();
-                assert!(lost.is_empty(), "{name}: acknowledged rows lost: {lost:?}");
-                report.push(format!(
-                    "{name}: {kills} kills, {} acknowledged rows checked, {} lost",
-                    acknowledged.len(),
-                    lost.len()
-                ));
+                report.push(kill_9_repeatedly(strategy.name, (journal, mode), sync, kills));
             }
         }
     }
     println!("FAULTS | crash | {} |", report.join("; "));
+}
+
+/// The same for the async facade (`litepool::tokio`): 16 tasks whose
+/// writes the writer thread batches, killed with SIGKILL at 20 points, WAL,
+/// synchronous NORMAL and FULL.
+#[test]
+fn kill_9_during_async_writes_loses_nothing_acknowledged() {
+    let kills = std::env::var("LITEPOOL_FAULT_KILLS").ok().and_then(|k| k.parse().ok()).unwrap_or(20);
+    let report: Vec<_> = ["normal", "full"]
+        .map(|sync| kill_9_repeatedly(ASYNC, ("wal", JournalMode::Wal), sync, kills))
+        .into();
+    println!("FAULTS | crash-async | {} |", report.join("; "));
+}
+
+/// Kills a writer child of `strategy` `kills` times on one file, then checks
+/// that every acknowledged row is stored once and `integrity_check` is ok.
+fn kill_9_repeatedly(
+    strategy: &str,
+    (journal, mode): (&str, JournalMode),
+    sync: &str,
+    kills: usize,
+) -> String {
+    let name = format!("{strategy}/{journal}/{sync}");
+    let db = TempDb::new();
+    let path = db.path("crash.db");
+    fresh_items(&path, mode);
+    let mut acknowledged = BTreeSet::new();
+    for k in 0..kills {
+        // Kill after 1 to ~200 acknowledged rows: early, mid-checkpoint, late.
+        let kill_after = 1 + (k * 97) % 200;
+        let base = k as i64 * 10_000_000;
+        acknowledged.extend(kill_writers_after(strategy, &path, journal, sync, base, kill_after));
+        assert_eq!(integrity_check(&path), "ok", "{name}: after kill {k}");
+    }
+    let stored = item_ids(&path);
+    let stored_set: BTreeSet<i64> = stored.iter().copied().collect();
+    assert_eq!(stored.len(), stored_set.len(), "{name}: a row is stored twice");
+    let lost: Vec<_> = acknowledged.difference(&stored_set).collect();
+    assert!(lost.is_empty(), "{name}: acknowledged rows lost: {lost:?}");
+    format!("{name}: {kills} kills, {} acknowledged rows checked, {} lost", acknowledged.len(), lost.len())
 }
 
 /// SIGKILL while a large batch transaction is open (its pages spilled to

@@ -28,6 +28,8 @@ use litepool::stress::Run;
 use litepool::stress::{self, Measured, Workload};
 use litepool::{AccessExt, JournalMode, Result, SqliteManager, Synchronous, strategy};
 
+mod tasks;
+
 /// Stress-tests SQLite access strategies from many threads and verifies
 /// the result: the tutorial's scenario, then a scaled read/write workload.
 #[derive(Parser, Debug)]
@@ -89,6 +91,13 @@ struct Args {
     /// Skip the tutorial's scenario; run only the scaled workload.
     #[arg(long)]
     no_tutorial: bool,
+
+    /// Run the scaled workload as --threads tokio tasks (on two worker
+    /// threads) through the async facade, litepool::tokio::AsyncPool, with
+    /// --pool-size readers, instead of threads through each strategy.
+    /// Needs WAL.
+    #[arg(long = "async", conflicts_with_all = ["processes", "strategy", "no_queue"])]
+    tasks: bool,
 
     /// Print results as JSON on standard output (no table, no progress bar).
     #[arg(long)]
@@ -256,6 +265,9 @@ fn run(args: &Args) -> Result<Vec<Row>> {
         (None, Some(db)) => current_journal_mode(db).filter(|mode| *mode == JournalMode::Wal),
     };
     let workload = workload(args);
+    if args.tasks {
+        return run_tasks(args, temp.as_ref(), journal, &workload);
+    }
 
     let mut rows = Vec::new();
     for strategy in strategy::all::<SqliteManager>() {
@@ -312,6 +324,42 @@ fn run(args: &Args) -> Result<Vec<Row>> {
         ));
     }
     Ok(rows)
+}
+
+/// `--async`: the scaled workload as tasks through the async facade; the
+/// run's table is made, verified and dropped through a `Pool` on the same
+/// file.
+fn run_tasks(
+    args: &Args,
+    temp: Option<&tempfile::TempDir>,
+    journal: Option<JournalMode>,
+    workload: &Workload,
+) -> Result<Vec<Row>> {
+    if journal != Some(JournalMode::Wal) {
+        return Err(litepool::Error::new(
+            litepool::ErrorKind::Config,
+            "--async needs WAL (its readers are read-only connections beside the writer): \
+             pass --journal wal, or leave --journal unset for the temporary database",
+        ));
+    }
+    let path = match (&args.db, temp) {
+        (Some(db), _) => db.clone(),
+        (None, Some(dir)) => dir.path().join("async.db"),
+        (None, None) => unreachable!("a temporary directory exists when --db is absent"),
+    };
+    let verify = litepool::Pool::builder().max_size(1).open(manager(args, &path, journal))?;
+    let journal_name: String = verify.read(|c| Ok(c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?))?;
+    let run = stress::prepare(&verify)?;
+    let readers = usize::from(args.pool_size);
+    let measured = with_progress(args, "async", workload, |progress| {
+        tasks::run(manager(args, &path, journal), readers, &verify, &run, workload, progress)
+    });
+    if args.keep {
+        eprintln!("litepool: kept table {} in {}", run.table, path.display());
+    } else {
+        stress::drop_run(&verify, &run)?;
+    }
+    Ok(vec![Row::new("async (tasks)", "scaled".into(), &journal_name, workload.threads, &measured?)])
 }
 
 /// Runs the scaled workload in `--processes` child processes on `path`,

@@ -100,6 +100,24 @@ fn json_output_has_every_run_verified() {
     assert!(!text.contains("\"verified\":false"));
 }
 
+/// `--async` runs the scaled workload as tasks through the async facade:
+/// one verified row, with every write and read counted; without WAL it
+/// refuses with a clear error.
+#[test]
+fn async_runs_tasks_through_the_facade_and_verifies_them() {
+    let out = litepool(&["--async", "--json", "--threads", "32", "--ops", "200", "--write-ratio", "0.5"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = stdout(&out);
+    assert_eq!(text.matches("{\"strategy\":\"async (tasks)\",").count(), 1, "{text}");
+    assert_eq!(text.matches("\"verified\":true").count(), 1, "{text}");
+    assert!(text.contains("\"threads\":32"), "{text}");
+    let out = litepool(&["--async", "--journal", "delete"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--async needs WAL"));
+    let out = litepool(&["--async", "--processes", "2"]);
+    assert_eq!(out.status.code(), Some(2), "--async with --processes is refused by the parser");
+}
+
 /// Bad flags exit with status 2 and say what is wrong.
 #[test]
 fn bad_flags_exit_2_with_a_clear_message() {
