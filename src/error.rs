@@ -54,7 +54,7 @@ pub enum ErrorKind {
     /// happened to the operation is unknown, and the message says what to
     /// check before retrying it.
     Internal,
-    /// The work given to the async facade ([`crate::tokio`]) panicked; the
+    /// The work given to the async facade (`litepool::tokio`) panicked; the
     /// panic's message is in the error's. Whatever it wrote was undone.
     Panicked,
 }

@@ -12,7 +12,7 @@
 //!
 //! **Writes are batched.** The writer thread runs every write queued when
 //! it comes round in one transaction, each in the rules of
-//! [`GroupCommit`](crate::GroupCommit) (a failing or panicking write is
+//! [`GroupCommit`] (a failing or panicking write is
 //! undone alone; `Ok` only after the `COMMIT`), so under load one `COMMIT`
 //! (and one sync, under `synchronous = FULL`) serves many callers. An
 //! async caller is woken without a thread of its own to switch to, which is
@@ -148,7 +148,7 @@ impl<M: Manager> AsyncPool<M> {
         self.queue(&self.shared.writes, work)
     }
 
-    fn queue<T, F>(&self, lane: &Lane, work: F) -> Answer<T>
+    fn queue<T, F>(&self, lane: &Arc<Lane>, work: F) -> Answer<T>
     where
         F: FnOnce(&M::Connection) -> Result<T> + Send + 'static,
         T: Send + 'static,
@@ -156,7 +156,7 @@ impl<M: Manager> AsyncPool<M> {
         let job =
             Job::new::<M::Connection>(Box::new(move |conn| work(conn).map(|value| Box::new(value) as Value)));
         lane.push(job.clone(), WHAT);
-        Answer { job: Some(job), plant: self.plant, _type: PhantomData }
+        Answer { job: Some(job), lane: lane.clone(), plant: self.plant, _type: PhantomData }
     }
 
     /// Closes the pool: every call waiting for a connection is answered at
@@ -296,6 +296,8 @@ impl<M> fmt::Debug for AsyncPoolBuilder<M> {
 pub struct Answer<T> {
     /// `None` once the outcome was returned.
     job: Option<Arc<Job>>,
+    /// The lane the job waits in.
+    lane: Arc<Lane>,
     plant: Plant,
     _type: PhantomData<fn() -> T>,
 }
@@ -331,21 +333,30 @@ impl<T> Answer<T> {
     /// Gives up on the answer, as dropping it does, and says what that
     /// did: whether the job will never run, was running, or had finished.
     pub fn cancel(mut self) -> Cancelled {
-        self.job.take().map_or(Cancelled::Finished, |job| job.cancel(self.plant))
+        self.give_up()
+    }
+
+    /// The job's state says what giving up does; a job that never ran
+    /// also leaves its lane's queue, so that nothing of it stays behind.
+    fn give_up(&mut self) -> Cancelled {
+        let Some(job) = self.job.take() else { return Cancelled::Finished };
+        let cancelled = job.cancel(self.plant);
+        if cancelled == Cancelled::NeverRan {
+            self.lane.remove(&job);
+        }
+        cancelled
     }
 }
 
 impl<T> Drop for Answer<T> {
     fn drop(&mut self) {
-        if let Some(job) = self.job.take() {
-            job.cancel(self.plant);
-        }
+        self.give_up();
     }
 }
 
 impl<T> fmt::Debug for Answer<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Answer").field("job", &self.job).finish()
+        f.debug_struct("Answer").field("job", &self.job).finish_non_exhaustive()
     }
 }
 

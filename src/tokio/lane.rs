@@ -98,6 +98,14 @@ impl Lane {
         state.queue.pop_front()
     }
 
+    /// Removes `job`, given up on while it waited, if it is still queued.
+    pub(crate) fn remove(&self, job: &Arc<Job>) {
+        let mut state = self.state.lock();
+        if let Some(at) = state.queue.iter().position(|queued| Arc::ptr_eq(queued, job)) {
+            state.queue.remove(at);
+        }
+    }
+
     /// The thread finished the jobs it took.
     pub(crate) fn idle(&self) {
         self.state.lock().busy -= 1;
