@@ -65,6 +65,17 @@ pub trait Transactional: Send + 'static {
         Err(no_savepoints())
     }
 
+    /// litepool's savepoint statements ready for the members of one batch,
+    /// for a caller that runs many members in a row (the async facade's
+    /// writer). They run only while the seal is lifted. The default runs
+    /// [`savepoint`](Transactional::savepoint) and its siblings each time;
+    /// a connection can prepare the three statements once instead, as
+    /// long as the work cannot reach them (never through a statement cache
+    /// the work shares, for the reason `savepoint` gives).
+    fn member_savepoints(&self) -> Result<Box<dyn MemberSavepoints + '_>> {
+        Ok(Box::new(EachTime(self)))
+    }
+
     /// Installs the group strategy's authorizer for one batch: while `seal`
     /// is engaged, statements that would end the transaction or reach past
     /// the work's own rows (`BEGIN`, `COMMIT`, `ROLLBACK`, and `RELEASE` or
@@ -103,6 +114,61 @@ pub trait Transactional: Send + 'static {
     /// default says no.
     fn is_stepping(&self) -> bool {
         false
+    }
+}
+
+/// litepool's savepoint, [`MEMBER_SAVEPOINT`], opened and ended for one
+/// member of a batch after another ([`Transactional::member_savepoints`]).
+pub trait MemberSavepoints {
+    /// `SAVEPOINT`: opens it.
+    fn open(&mut self) -> Result<()>;
+    /// `RELEASE`: keeps the member's rows in the transaction.
+    fn release(&mut self) -> Result<()>;
+    /// `ROLLBACK TO`, then `RELEASE`: undoes the member's rows alone.
+    fn undo(&mut self) -> Result<()>;
+}
+
+/// The savepoint statements run through a connection's
+/// [`Transactional`] methods each time (prepared afresh each time).
+pub(crate) struct EachTime<'c, C: ?Sized>(pub(crate) &'c C);
+
+impl<C: Transactional + ?Sized> MemberSavepoints for EachTime<'_, C> {
+    fn open(&mut self) -> Result<()> {
+        self.0.savepoint()
+    }
+
+    fn release(&mut self) -> Result<()> {
+        self.0.release_savepoint()
+    }
+
+    fn undo(&mut self) -> Result<()> {
+        self.0.rollback_to_savepoint()
+    }
+}
+
+/// The three statements prepared once, outside rusqlite's statement cache
+/// (so the work, which shares the connection, cannot run them), kept for
+/// one run of members and finalized when it ends.
+struct Prepared<'c> {
+    open: rusqlite::Statement<'c>,
+    release: rusqlite::Statement<'c>,
+    rollback_to: rusqlite::Statement<'c>,
+}
+
+impl MemberSavepoints for Prepared<'_> {
+    fn open(&mut self) -> Result<()> {
+        self.open.execute([])?;
+        Ok(())
+    }
+
+    fn release(&mut self) -> Result<()> {
+        self.release.execute([])?;
+        Ok(())
+    }
+
+    fn undo(&mut self) -> Result<()> {
+        self.rollback_to.execute([])?;
+        self.release()
     }
 }
 
@@ -251,6 +317,11 @@ impl Seal {
 /// no user will pick.
 pub const MEMBER_SAVEPOINT: &str = "litepool_group_member_5f2c";
 
+// litepool's three savepoint statements, spelled once (the name above).
+const SAVEPOINT_SQL: &str = "SAVEPOINT litepool_group_member_5f2c";
+const RELEASE_SQL: &str = "RELEASE litepool_group_member_5f2c";
+const ROLLBACK_TO_SQL: &str = "ROLLBACK TO litepool_group_member_5f2c";
+
 fn no_savepoints() -> Error {
     Error::unsupported("this connection type has no savepoints, which the group strategy (GroupCommit) needs")
 }
@@ -338,17 +409,17 @@ impl Transactional for Connection {
     }
 
     fn savepoint(&self) -> Result<()> {
-        self.execute_batch(&format!("SAVEPOINT {MEMBER_SAVEPOINT}"))?;
+        self.execute(SAVEPOINT_SQL, [])?;
         Ok(())
     }
 
     fn release_savepoint(&self) -> Result<()> {
-        self.execute_batch(&format!("RELEASE {MEMBER_SAVEPOINT}"))?;
+        self.execute(RELEASE_SQL, [])?;
         Ok(())
     }
 
     fn rollback_to_savepoint(&self) -> Result<()> {
-        self.execute_batch(&format!("ROLLBACK TO {MEMBER_SAVEPOINT}"))?;
+        self.execute(ROLLBACK_TO_SQL, [])?;
         self.release_savepoint()
     }
 
@@ -383,6 +454,18 @@ impl Transactional for Connection {
 
     fn is_stepping(&self) -> bool {
         self.is_busy()
+    }
+
+    /// Prepared with `prepare`, not `prepare_cached`: the work cannot
+    /// fetch them by their text. Prepared while the seal is lifted; when
+    /// an authorizer change expires them, SQLite prepares them again as
+    /// they next run, which is again while the seal is lifted.
+    fn member_savepoints(&self) -> Result<Box<dyn MemberSavepoints + '_>> {
+        Ok(Box::new(Prepared {
+            open: self.prepare(SAVEPOINT_SQL)?,
+            release: self.prepare(RELEASE_SQL)?,
+            rollback_to: self.prepare(ROLLBACK_TO_SQL)?,
+        }))
     }
 
     fn install_stop(&mut self, stop: &Stop) -> Result<()> {

@@ -132,7 +132,7 @@
 pub use crate::access::{
     ReadWork, Reuse, WriteWork, check_return, connect, prepare, read_on, resume_panic, write_on, writers,
 };
-pub use crate::manager::{Guarded, MEMBER_SAVEPOINT, Manager, Seal, Stop, Transactional};
+pub use crate::manager::{Guarded, MEMBER_SAVEPOINT, Manager, MemberSavepoints, Seal, Stop, Transactional};
 pub use crate::write_queue::{Turn, WriteQueue, Writers};
 
 use crate::access::Access;

@@ -34,6 +34,7 @@ mod imp {
 
     pub(crate) use std::sync::Arc;
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub(crate) use std::thread::yield_now;
     pub(crate) use std::thread_local;
 
     pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
@@ -134,6 +135,7 @@ mod imp {
 
     pub(crate) use checker::sync::Arc;
     pub(crate) use checker::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    pub(crate) use checker::thread::yield_now;
     pub(crate) use checker::thread_local;
 
     /// The checker's guard, and the mutex it came from: a timed wait whose

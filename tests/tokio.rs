@@ -482,3 +482,48 @@ fn the_fakes_stop_does_what_sqlites_does() {
     let real_rows: i64 = real.query_row("SELECT count(*) FROM items", [], |r| r.get(0)).unwrap();
     assert_eq!((real_rows, fake.count()), (1, 1), "only the row committed before the transactions stays");
 }
+
+/// A batched write cannot end its batch: `COMMIT`, or a `RELEASE` or
+/// `ROLLBACK TO` of litepool's savepoint (whose statements the writer
+/// prepares once per batch, outside the statement cache), fails, that
+/// write's rows are undone, and the writes batched with it commit.
+#[test]
+fn a_batched_write_cannot_end_its_batch() {
+    run("seal", || async {
+        let db = TempDb::new();
+        let pool = open(&db, 1).await;
+        for (round, sql) in [
+            "COMMIT",
+            "RELEASE litepool_group_member_5f2c",
+            "ROLLBACK TO litepool_group_member_5f2c",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let base = round as i64 * 10;
+            let gate = Gate::default();
+            let g = gate.clone();
+            let first = pool.write(move |c| {
+                insert(c, base + 1)?;
+                g.pass();
+                Ok(())
+            });
+            gate.entered().await;
+            let second = pool.write(move |c| insert(c, base + 2));
+            let rogue = pool.write(move |c| {
+                insert(c, base + 3)?;
+                Ok(c.prepare_cached(sql)?.execute([]).map(drop)?)
+            });
+            let fourth = pool.write(move |c| insert(c, base + 4));
+            gate.open();
+            first.await.unwrap();
+            second.await.unwrap();
+            let e = rogue.await.expect_err("a write that tries to end its batch fails");
+            assert!(e.to_string().contains("not authorized") || e.to_string().contains("batch"), "{sql}: {e}");
+            fourth.await.unwrap();
+        }
+        pool.close().await;
+        let expected: Vec<i64> = (0..3).flat_map(|r| [r * 10 + 1, r * 10 + 2, r * 10 + 4]).collect();
+        assert_eq!(item_ids(&db.path("async.db")), expected);
+    });
+}

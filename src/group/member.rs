@@ -8,7 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::access::{WriteWork, resume_panic};
 use crate::error::{Error, Result};
-use crate::manager::{MEMBER_SAVEPOINT, Manager, Seal, Transactional};
+use crate::manager::{MEMBER_SAVEPOINT, Manager, MemberSavepoints, Seal, Transactional};
 
 /// What one caller's work did to the batch.
 pub(crate) enum Done {
@@ -64,10 +64,17 @@ pub(crate) fn run_first<M: Manager>(manager: &M, conn: &M::Connection, work: Wri
     }
 }
 
-/// Runs `work` inside the open batch, in litepool's savepoint, with the
-/// batch's `seal` engaged (its authorizer is installed on `conn`).
-pub(crate) fn run_member<M: Manager>(manager: &M, conn: &M::Connection, seal: &Seal, work: WriteWork<'_, M::Connection>) -> Done {
-    if let Err(e) = conn.savepoint() {
+/// Runs `work` inside the open batch, in litepool's savepoint (opened and
+/// ended through `savepoints`), with the batch's `seal` engaged (its
+/// authorizer is installed on `conn`).
+pub(crate) fn run_member<M: Manager>(
+    manager: &M,
+    conn: &M::Connection,
+    seal: &Seal,
+    savepoints: &mut dyn MemberSavepoints,
+    work: WriteWork<'_, M::Connection>,
+) -> Done {
+    if let Err(e) = savepoints.open() {
         return if conn.in_transaction() { Done::Failed(Failure::Error(e)) } else { Done::Lost(Failure::Error(e)) };
     }
     seal.engage();
@@ -84,14 +91,14 @@ pub(crate) fn run_member<M: Manager>(manager: &M, conn: &M::Connection, seal: &S
         return Done::Lost(failure);
     }
     let failure = match outcome {
-        Ok(Ok(())) => match conn.release_savepoint() {
+        Ok(Ok(())) => match savepoints.release() {
             Ok(()) => return Done::Joined,
             Err(e) => Failure::Error(manager.explain(e)),
         },
         Ok(Err(e)) => Failure::Error(explain_work_error(manager, e)),
         Err(panic) => Failure::Panic(panic),
     };
-    match conn.rollback_to_savepoint() {
+    match savepoints.undo() {
         Ok(()) => Done::Failed(failure),
         // The caller's rows cannot be told from the others' any more:
         // the batch is lost, and the caller learns why.

@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 
 use crate::access::{Reuse, WriteWork, check_return, connect, resume_panic};
 use crate::error::{Error, Result};
-use crate::manager::{Manager, Seal, Transactional};
+use crate::manager::{EachTime, Manager, Seal, Transactional};
 use crate::sync::Arc;
 
 use super::member::{self, Done, Failure, fail};
@@ -142,7 +142,7 @@ impl<'a, M: Manager> Runner<'a, M> {
             while let Some(mut queued) = taken.next() {
                 size += 1;
                 let done = match self.sealed() {
-                    Ok((conn, seal)) => member::run_member(manager, conn, seal, queued.job.work()),
+                    Ok((conn, seal)) => member::run_member(manager, conn, seal, &mut EachTime(conn), queued.job.work()),
                     Err(e) => Done::Failed(Failure::Error(e)),
                 };
                 drop(queued);

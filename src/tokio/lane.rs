@@ -11,9 +11,15 @@ use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
 
 use crate::error::Error;
-use crate::sync::{Arc, Condvar, Mutex};
+use crate::sync::{Arc, Condvar, Mutex, yield_now};
 
 use super::job::Job;
+
+/// How many times an idle thread gives way before it sleeps. None under
+/// the model checkers: a thread that gives way and looks again is a thread
+/// woken without a job, which they explore anyway (and each yield would
+/// multiply their schedules).
+const PATIENCE: usize = if cfg!(any(loom, shuttle)) { 0 } else { 32 };
 
 #[derive(Debug)]
 pub(crate) struct Lane {
@@ -73,8 +79,15 @@ impl Lane {
     /// A thread's wait for work: the first job queued, once there is one;
     /// `None` once the lane is closed. The thread counts as busy until it
     /// calls [`Lane::idle`].
+    ///
+    /// A thread that finds nothing queued gives way a few times before it
+    /// sleeps ([`PATIENCE`]): the task it just answered is often about to
+    /// queue its next job, and a sleeping thread costs that job a wake-up
+    /// (a system call and a context switch, several microseconds: as much
+    /// as the job itself).
     pub(crate) fn take(&self) -> Option<Arc<Job>> {
         let mut state = self.state.lock();
+        let mut patience = PATIENCE;
         loop {
             if state.closed {
                 return None;
@@ -82,6 +95,13 @@ impl Lane {
             if let Some(job) = state.queue.pop_front() {
                 state.busy += 1;
                 return Some(job);
+            }
+            if patience > 0 {
+                patience -= 1;
+                drop(state);
+                yield_now();
+                state = self.state.lock();
+                continue;
             }
             state = self.ready.wait(state);
         }

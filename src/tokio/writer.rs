@@ -20,7 +20,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use crate::access::connect;
 use crate::error::{Error, Result};
 use crate::group::member::{self, Done, Failure};
-use crate::manager::{Manager, Seal, Stop, Transactional};
+use crate::manager::{Manager, MemberSavepoints, Seal, Stop, Transactional};
 use crate::sync::Arc;
 use crate::write_queue::Writers;
 
@@ -82,6 +82,9 @@ impl<M: Manager> Writer<M> {
         self.lane.leave();
     }
 
+    /// Runs one batch: the first job and those queued behind it, up to
+    /// the cap, each in one transaction (a new one begins only if SQLite
+    /// rolled the last one back), then the `COMMIT`, then each caller told.
     fn run_batch(&mut self, first: Arc<Job>) {
         let mut batch = Batch { joined: Vec::new(), running: Some(first), committed: false };
         let turn = match self.writers.turn() {
@@ -89,52 +92,43 @@ impl<M: Manager> Writer<M> {
             Err(e) => return self.fail_rest(&mut batch, self.manager.explain(e)),
         };
         let mut seal: Option<Seal> = None;
-        let mut size = 0;
-        let mut ahead = None;
-        while let Some(job) = batch.running.clone() {
-            size += 1;
+        let mut taken = Taken { size: 0, ahead: None };
+        while batch.running.is_some() {
             if let Err(e) = self.begin() {
                 return self.fail_rest(&mut batch, e);
             }
-            let stop = (self.plant == Plant::WriterStoppable).then_some(&self.stop);
-            let started = ahead.take().or_else(|| job.start::<M::Connection>(stop));
-            let mut next = None;
-            if self.plant == Plant::WriterStartsAheadOfTime && size < self.batch_cap {
-                next = self.lane.next();
-                ahead = next.as_ref().and_then(|next| next.start::<M::Connection>(None));
-            }
             let conn = self.conn.as_mut().expect("begun above");
-            if let Some(work) = started {
-                let (done, value) = if batch.joined.is_empty() {
-                    run(work, |w| member::run_first(&self.manager, conn, w))
-                } else {
-                    match sealed(conn, &mut seal) {
-                        Ok(seal) => run(work, |w| member::run_member(&self.manager, conn, seal, w)),
-                        Err(e) => (Done::Failed(Failure::Error(e)), None),
-                    }
-                };
-                batch.running = None;
-                match (done, value) {
-                    (Done::Joined, Some(value)) => batch.joined.push((job, value)),
-                    (Done::Joined, None) => unreachable!("joined work returned a value"),
-                    (Done::Failed(failure), _) => job.tell(Err(error(failure))),
-                    (Done::Lost(failure), _) => {
-                        // The transaction is gone, and with it the rows of
-                        // everyone joined so far; the next job begins anew.
-                        let why = failure.describe();
-                        job.tell(Err(error(failure)));
-                        for (job, _) in batch.joined.drain(..) {
-                            job.tell(Err(Error::batch_rolled_back(&why)));
-                        }
-                    }
-                }
-            }
-            self.stop.lower();
-            batch.running = match next {
-                Some(next) => Some(next),
-                None if size < self.batch_cap => self.lane.next(),
-                None => None,
+            let turns = Turns {
+                manager: &self.manager,
+                lane: &self.lane,
+                stop: &self.stop,
+                plant: self.plant,
+                batch_cap: self.batch_cap,
             };
+            // The transaction's first write runs as any write does.
+            turns.run_next(&mut batch, &mut taken, conn, None);
+            if batch.joined.is_empty() || batch.running.is_none() {
+                continue;
+            }
+            // The rest run sealed, each in litepool's savepoint, whose
+            // statements are prepared once for them all.
+            let sealed = sealed(conn, &mut seal);
+            let conn = &*conn;
+            let prepared = sealed.and_then(|seal| Ok((seal, conn.member_savepoints()?)));
+            let (seal, mut savepoints) = match prepared {
+                Ok(prepared) => prepared,
+                Err(e) => {
+                    // Nothing is sealed: the joined members commit; the
+                    // job that would have run next fails, and says why.
+                    if let Some(job) = batch.running.take() {
+                        job.tell(Err(e));
+                    }
+                    break;
+                }
+            };
+            while batch.running.is_some()
+                && turns.run_next(&mut batch, &mut taken, conn, Some((seal, &mut *savepoints)))
+            {}
         }
         self.commit(&mut batch, seal);
         drop(turn);
@@ -210,6 +204,79 @@ impl<M: Manager> Writer<M> {
         for (job, _) in batch.joined.drain(..) {
             job.tell(Err(Error::batch_rolled_back(&why)));
         }
+    }
+}
+
+/// How many jobs the batch has taken, and (only under the planted bug
+/// that starts jobs ahead of time) the next job's work, already started.
+struct Taken<C> {
+    size: usize,
+    ahead: Option<Work<C>>,
+}
+
+/// What running one job needs of the writer, borrowed apart from its
+/// connection.
+struct Turns<'w, M: Manager> {
+    manager: &'w M,
+    lane: &'w Lane,
+    stop: &'w Stop,
+    plant: Plant,
+    batch_cap: usize,
+}
+
+impl<M: Manager> Turns<'_, M> {
+    /// Starts and runs the batch's running job (unless its caller gave
+    /// up): as the transaction's first write if `sealed` is `None`, else
+    /// in a savepoint under the seal. Then takes the next job queued, if
+    /// the batch has room. Returns whether the transaction is still open.
+    fn run_next(
+        &self,
+        batch: &mut Batch,
+        taken: &mut Taken<M::Connection>,
+        conn: &M::Connection,
+        sealed: Option<(&Seal, &mut dyn MemberSavepoints)>,
+    ) -> bool {
+        let job = batch.running.clone().expect("a job to run");
+        taken.size += 1;
+        let stop = (self.plant == Plant::WriterStoppable).then_some(self.stop);
+        let started = taken.ahead.take().or_else(|| job.start::<M::Connection>(stop));
+        let mut next = None;
+        if self.plant == Plant::WriterStartsAheadOfTime && taken.size < self.batch_cap {
+            next = self.lane.next();
+            taken.ahead = next.as_ref().and_then(|next| next.start::<M::Connection>(None));
+        }
+        let mut open = true;
+        if let Some(work) = started {
+            let (done, value) = match sealed {
+                None => run(work, |w| member::run_first(self.manager, conn, w)),
+                Some((seal, savepoints)) => {
+                    run(work, |w| member::run_member(self.manager, conn, seal, savepoints, w))
+                }
+            };
+            batch.running = None;
+            match (done, value) {
+                (Done::Joined, Some(value)) => batch.joined.push((job, value)),
+                (Done::Joined, None) => unreachable!("joined work returned a value"),
+                (Done::Failed(failure), _) => job.tell(Err(error(failure))),
+                (Done::Lost(failure), _) => {
+                    // The transaction is gone, and with it the rows of
+                    // everyone joined so far; the next job begins anew.
+                    let why = failure.describe();
+                    job.tell(Err(error(failure)));
+                    for (job, _) in batch.joined.drain(..) {
+                        job.tell(Err(Error::batch_rolled_back(&why)));
+                    }
+                    open = false;
+                }
+            }
+        }
+        self.stop.lower();
+        batch.running = match next {
+            Some(next) => Some(next),
+            None if taken.size < self.batch_cap => self.lane.next(),
+            None => None,
+        };
+        open && conn.in_transaction()
     }
 }
 

@@ -81,7 +81,14 @@ fn main() {
             let path = workload::fresh(dir.path(), "litepool", sync, mix, tasks);
             setup(&path);
             let synchronous = if sync == Sync::Full { Synchronous::Full } else { Synchronous::Normal };
-            let pool = AsyncPool::open(SqliteManager::file(&path).synchronous(synchronous)).unwrap();
+            let mut builder = AsyncPool::builder();
+            if let Some(cap) = std::env::var("ASYNC_BENCH_CAP").ok().and_then(|v| v.parse().ok()) {
+                builder = builder.batch_cap(cap);
+            }
+            if let Some(readers) = std::env::var("ASYNC_BENCH_READERS").ok().and_then(|v| v.parse().ok()) {
+                builder = builder.readers(readers);
+            }
+            let pool = builder.open(SqliteManager::file(&path).synchronous(synchronous)).unwrap();
             let target = Arc::new(Litepool(pool.clone()));
             let mut m: Measured = workload::drive(&runtime, target, tasks, mix);
             runtime.block_on(pool.close());
