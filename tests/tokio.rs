@@ -492,13 +492,10 @@ fn a_batched_write_cannot_end_its_batch() {
     run("seal", || async {
         let db = TempDb::new();
         let pool = open(&db, 1).await;
-        for (round, sql) in [
-            "COMMIT",
-            "RELEASE litepool_group_member_5f2c",
-            "ROLLBACK TO litepool_group_member_5f2c",
-        ]
-        .into_iter()
-        .enumerate()
+        for (round, sql) in
+            ["COMMIT", "RELEASE litepool_group_member_5f2c", "ROLLBACK TO litepool_group_member_5f2c"]
+                .into_iter()
+                .enumerate()
         {
             let base = round as i64 * 10;
             let gate = Gate::default();
@@ -519,11 +516,140 @@ fn a_batched_write_cannot_end_its_batch() {
             first.await.unwrap();
             second.await.unwrap();
             let e = rogue.await.expect_err("a write that tries to end its batch fails");
-            assert!(e.to_string().contains("not authorized") || e.to_string().contains("batch"), "{sql}: {e}");
+            assert!(
+                e.to_string().contains("not authorized") || e.to_string().contains("batch"),
+                "{sql}: {e}"
+            );
             fourth.await.unwrap();
         }
         pool.close().await;
         let expected: Vec<i64> = (0..3).flat_map(|r| [r * 10 + 1, r * 10 + 2, r * 10 + 4]).collect();
         assert_eq!(item_ids(&db.path("async.db")), expected);
+    });
+}
+
+/// A manager whose `explain` panics once armed: a panic on litepool's own
+/// threads, outside any caller's work.
+struct PanickyExplain {
+    inner: SqliteManager,
+    armed: Arc<AtomicBool>,
+}
+
+impl litepool::strategy::Manager for PanickyExplain {
+    type Connection = Connection;
+
+    fn prepare(&self) -> litepool::Result<()> {
+        self.inner.prepare()
+    }
+
+    fn connect(&self) -> litepool::Result<Connection> {
+        self.inner.connect()
+    }
+
+    fn read_only(&self) -> litepool::Result<PanickyExplain> {
+        Ok(PanickyExplain { inner: self.inner.read_only()?, armed: self.armed.clone() })
+    }
+
+    fn write_queue(&self) -> Option<Arc<litepool::strategy::WriteQueue>> {
+        self.inner.write_queue()
+    }
+
+    fn explain(&self, error: litepool::Error) -> litepool::Error {
+        if self.armed.swap(false, Ordering::SeqCst) {
+            panic!("planted panic in the manager's explain");
+        }
+        self.inner.explain(error)
+    }
+}
+
+/// A panic on a litepool thread outside any work (the manager's
+/// `explain`, for a failing read and a failing write in a batch) fails the
+/// jobs it was serving with an error, and not the thread: every later read
+/// and write is served, the batch's other writes hear a definite outcome,
+/// and nothing of the failed batch is stored.
+#[test]
+fn a_panic_on_a_litepool_thread_fails_its_jobs_not_the_pool() {
+    run("manager panics", || async {
+        let db = TempDb::new();
+        let armed = Arc::new(AtomicBool::new(false));
+        let manager = PanickyExplain { inner: db.manager("async.db"), armed: armed.clone() };
+        let pool = AsyncPool::builder().readers(1).open(manager).expect("open");
+        pool.write(|c| {
+            Ok(c.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)")?)
+        })
+        .await
+        .unwrap();
+        // A read whose error the manager explains, panicking.
+        armed.store(true, Ordering::SeqCst);
+        let e = pool.read(|c| Ok(c.execute_batch("SELECT * FROM no_such_table")?)).await.expect_err("fails");
+        assert_eq!(e.kind(), ErrorKind::Panicked, "{e}");
+        assert!(e.to_string().contains("planted panic"), "{e}");
+        pool.read(|_| Ok(())).await.expect("the reader thread still serves");
+        // A batch: the first write waits in the gate while the others
+        // queue; the third's error is explained, panicking.
+        let gate = Gate::default();
+        let g = gate.clone();
+        let first = pool.write(move |c| {
+            insert(c, 1)?;
+            g.pass();
+            Ok(())
+        });
+        gate.entered().await;
+        let second = pool.write(|c| insert(c, 2));
+        let third = pool.write(|c| Ok(c.execute_batch("INSERT INTO no_such_table VALUES (1)")?));
+        let fourth = pool.write(|c| insert(c, 4));
+        armed.store(true, Ordering::SeqCst);
+        gate.open();
+        let outcomes = [first.await, second.await, third.await, fourth.await];
+        for (n, outcome) in outcomes.iter().enumerate() {
+            if let Err(e) = outcome {
+                assert!(e.is_aborted() || e.kind() == ErrorKind::Panicked, "write {}: {e}", n + 1);
+            }
+        }
+        assert!(outcomes[2].is_err(), "the write whose error panicked was not applied");
+        pool.write(|c| insert(c, 5)).await.expect("the writer thread still serves");
+        pool.close().await;
+        let stored = item_ids(&db.path("async.db"));
+        for (n, outcome) in outcomes.iter().enumerate() {
+            let id = n as i64 + 1;
+            if id != 3 {
+                assert_eq!(stored.contains(&id), outcome.is_ok(), "write {id}: stored iff acknowledged");
+            }
+        }
+        assert!(stored.contains(&5));
+    });
+}
+
+/// G6, the other half: a read that leaves a statement stepping (here by
+/// leaking it, the one way the borrow checker allows) holds its snapshot
+/// open even in autocommit; its connection is not handed on, and the next
+/// read sees the rows written since.
+#[test]
+fn a_read_that_leaves_a_statement_stepping_is_not_handed_on() {
+    run("G6 stepping", || async {
+        let db = TempDb::new();
+        let pool = open(&db, 1).await;
+        pool.write(|c| insert(c, 1)).await.unwrap();
+        pool.read(|c| {
+            let mut stmt = c.prepare("SELECT id FROM items")?;
+            let mut rows = stmt.query([])?;
+            rows.next()?;
+            std::mem::forget(rows);
+            std::mem::forget(stmt);
+            assert!(c.is_busy() && c.is_autocommit());
+            Ok(())
+        })
+        .await
+        .unwrap();
+        pool.write(|c| insert(c, 2)).await.unwrap();
+        let (busy, n) = pool
+            .read(|c| {
+                Ok((c.is_busy(), c.query_row("SELECT count(*) FROM items", [], |r| r.get::<_, i64>(0))?))
+            })
+            .await
+            .unwrap();
+        assert!(!busy, "a reader was handed on with a statement still stepping");
+        assert_eq!(n, 2, "the next read saw the snapshot the last one pinned");
+        pool.close().await;
     });
 }

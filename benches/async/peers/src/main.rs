@@ -127,6 +127,8 @@ fn main() {
             let path = workload::fresh(dir.path(), "deadpool", sync, mix, tasks);
             setup(&path);
             let p = pragma.clone();
+            // deadpool builds its pool on the runtime it will use.
+            let _runtime = runtime.enter();
             let pool = deadpool_sqlite::Config::new(&path)
                 .builder(deadpool_sqlite::Runtime::Tokio1)
                 .unwrap()
