@@ -91,6 +91,36 @@ pub struct Measured {
     pub verify_note: String,
 }
 
+impl Measured {
+    /// Counts one operation that took `took` and ended in `result`.
+    pub fn record(&mut self, write: bool, took: Duration, result: Result<()>) {
+        self.latency.record(took);
+        if write {
+            self.longest_write = self.longest_write.max(took);
+        }
+        match result {
+            Ok(()) if write => self.writes += 1,
+            Ok(()) => self.reads += 1,
+            Err(e) => {
+                self.errors += 1;
+                self.busy += u64::from(e.is_busy());
+                self.first_error.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+
+    /// Adds the counts of `part` (one thread's or task's) to these.
+    pub fn merge(&mut self, part: Measured) {
+        self.writes += part.writes;
+        self.reads += part.reads;
+        self.errors += part.errors;
+        self.busy += part.busy;
+        self.longest_write = self.longest_write.max(part.longest_write);
+        self.first_error = self.first_error.take().or(part.first_error);
+        self.latency.merge(&part.latency);
+    }
+}
+
 /// Rows inserted before a run, so point reads have something to find.
 pub const PRELOAD: i64 = 1_000;
 
@@ -226,7 +256,7 @@ impl XorShift {
 pub fn run(access: &Sqlite, run: &Run, workload: &Workload, progress: &AtomicU64) -> Result<Measured> {
     let stop = AtomicBool::new(false);
     let started = Instant::now();
-    let per_thread: Vec<ThreadResult> = std::thread::scope(|s| {
+    let per_thread: Vec<Measured> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workload.threads)
             .map(|t| {
                 let stop = &stop;
@@ -243,14 +273,8 @@ pub fn run(access: &Sqlite, run: &Run, workload: &Workload, progress: &AtomicU64
     let elapsed = started.elapsed();
 
     let mut measured = Measured { elapsed, ..Measured::default() };
-    for r in per_thread {
-        measured.writes += r.writes;
-        measured.reads += r.reads;
-        measured.errors += r.errors;
-        measured.busy += r.busy;
-        measured.longest_write = measured.longest_write.max(r.longest_write);
-        measured.first_error = measured.first_error.or(r.first_error);
-        measured.latency.merge(&r.latency);
+    for part in per_thread {
+        measured.merge(part);
     }
     verify(access, run, &mut measured)?;
     Ok(measured)
@@ -320,16 +344,6 @@ pub fn tutorial(access: &Sqlite, run: &Run) -> Result<Measured> {
     Ok(measured)
 }
 
-struct ThreadResult {
-    writes: u64,
-    reads: u64,
-    errors: u64,
-    busy: u64,
-    longest_write: Duration,
-    first_error: Option<String>,
-    latency: Histogram,
-}
-
 fn run_thread(
     access: &Sqlite,
     run: &Run,
@@ -337,17 +351,9 @@ fn run_thread(
     workload: &Workload,
     stop: &AtomicBool,
     progress: &AtomicU64,
-) -> ThreadResult {
+) -> Measured {
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15 ^ ((thread as u64 + 1) * 0x1000_0001));
-    let mut out = ThreadResult {
-        writes: 0,
-        reads: 0,
-        errors: 0,
-        busy: 0,
-        longest_write: Duration::ZERO,
-        first_error: None,
-        latency: Histogram::default(),
-    };
+    let mut out = Measured::default();
     let insert = format!("INSERT INTO {} (part, thread, value) VALUES (?1, ?2, ?3)", run.table);
     let select = format!("SELECT value FROM {} WHERE id = ?1", run.table);
     let mut done = 0u64;
@@ -391,20 +397,7 @@ fn run_thread(
                 Err(Error::strategy_broke(&format!("panicked during a {what}: {}", panic_text(&*panic))))
             }
         };
-        let took = started.elapsed();
-        out.latency.record(took);
-        if write {
-            out.longest_write = out.longest_write.max(took);
-        }
-        match result {
-            Ok(()) if write => out.writes += 1,
-            Ok(()) => out.reads += 1,
-            Err(e) => {
-                out.errors += 1;
-                out.busy += u64::from(e.is_busy());
-                out.first_error.get_or_insert_with(|| e.to_string());
-            }
-        }
+        out.record(write, started.elapsed(), result);
         done += 1;
         if done.is_multiple_of(64) {
             progress.fetch_add(64, Ordering::Relaxed);

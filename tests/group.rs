@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use litepool::{Access, AccessExt, GroupCommit, SqliteManager, Synchronous};
 use rusqlite::Connection;
-use support::{TempDb, integrity_check, item_ids, wait_until, within};
+use support::{PanickyExplain, TempDb, integrity_check, item_ids, wait_until, within};
 
 fn open(db: &TempDb) -> GroupCommit<SqliteManager> {
     let group =
@@ -620,41 +620,6 @@ fn the_writer_given_back_after_close_is_closed() {
     });
     assert_eq!(counts.open_now(), 0, "a connection outlived close() once given back");
     assert!(group.write(|c| insert(c, 2)).unwrap_err().is_closed());
-}
-
-/// A manager whose `explain` panics once armed: a panic in a manager
-/// callback on the thread running a batch, mid-batch.
-#[derive(Clone)]
-struct PanickyExplain {
-    inner: SqliteManager,
-    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl litepool::strategy::Manager for PanickyExplain {
-    type Connection = Connection;
-
-    fn prepare(&self) -> litepool::Result<()> {
-        self.inner.prepare()
-    }
-
-    fn connect(&self) -> litepool::Result<Connection> {
-        self.inner.connect()
-    }
-
-    fn read_only(&self) -> litepool::Result<PanickyExplain> {
-        Ok(PanickyExplain { inner: self.inner.read_only()?, armed: self.armed.clone() })
-    }
-
-    fn write_queue(&self) -> Option<std::sync::Arc<litepool::strategy::WriteQueue>> {
-        self.inner.write_queue()
-    }
-
-    fn explain(&self, error: litepool::Error) -> litepool::Error {
-        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            panic!("planted panic in the manager's explain");
-        }
-        self.inner.explain(error)
-    }
 }
 
 /// The thread running a batch panics outside any write's work (here in

@@ -17,10 +17,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use litepool::tokio::{AsyncPool, Cancelled};
+use litepool::strategy::Manager;
+use litepool::tokio::{Answer, AsyncPool, Cancelled};
 use litepool::{ErrorKind, SqliteManager};
 use rusqlite::Connection;
-use support::{TempDb, integrity_check, item_ids, within};
+use support::{PanickyExplain, TempDb, integrity_check, item_ids, within};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -91,6 +92,24 @@ impl Gate {
     }
 }
 
+/// Queues a write of row `id` whose work then waits in a gate, and returns
+/// once it does: the writer is held, and writes queued now wait behind it
+/// until the gate opens.
+async fn hold_writer<M: Manager<Connection = Connection>>(
+    pool: &AsyncPool<M>,
+    id: i64,
+) -> (Answer<()>, Gate) {
+    let gate = Gate::default();
+    let g = gate.clone();
+    let held = pool.write(move |c| {
+        insert(c, id)?;
+        g.pass();
+        Ok(())
+    });
+    gate.entered().await;
+    (held, gate)
+}
+
 /// Counts its own drops: a job's work that holds one is dropped when the
 /// job is removed.
 struct DropCount(Arc<AtomicUsize>);
@@ -128,13 +147,7 @@ fn a_write_given_up_before_it_started_never_runs() {
     run("G1", || async {
         let db = TempDb::new();
         let pool = open(&db, 1).await;
-        let gate = Gate::default();
-        let g = gate.clone();
-        let first = pool.write(move |c| {
-            g.pass();
-            insert(c, 1)
-        });
-        gate.entered().await;
+        let (first, gate) = hold_writer(&pool, 1).await;
         let dropped = Arc::new(AtomicUsize::new(0));
         let held = DropCount(dropped.clone());
         let ran = Arc::new(AtomicBool::new(false));
@@ -328,13 +341,7 @@ fn close_answers_waiting_calls_at_once_and_waits_for_running_work() {
     run("close", || async {
         let db = TempDb::new();
         let pool = open(&db, 1).await;
-        let gate = Gate::default();
-        let g = gate.clone();
-        let running = pool.write(move |c| {
-            g.pass();
-            insert(c, 1)
-        });
-        gate.entered().await;
+        let (running, gate) = hold_writer(&pool, 1).await;
         let waiting = pool.write(|c| insert(c, 2));
         let other = pool.clone();
         drop(other); // not the last handle: nothing closes, nothing blocks
@@ -360,13 +367,7 @@ fn dropping_the_pool_never_blocks() {
     run("drop", || async {
         let db = TempDb::new();
         let pool = open(&db, 1).await;
-        let gate = Gate::default();
-        let g = gate.clone();
-        let running = pool.write(move |c| {
-            g.pass();
-            insert(c, 1)
-        });
-        gate.entered().await;
+        let (running, gate) = hold_writer(&pool, 1).await;
         drop(pool); // must return although the writer is held inside the gate
         gate.open();
         running.await.expect("the running write still commits");
@@ -498,14 +499,7 @@ fn a_batched_write_cannot_end_its_batch() {
                 .enumerate()
         {
             let base = round as i64 * 10;
-            let gate = Gate::default();
-            let g = gate.clone();
-            let first = pool.write(move |c| {
-                insert(c, base + 1)?;
-                g.pass();
-                Ok(())
-            });
-            gate.entered().await;
+            let (first, gate) = hold_writer(&pool, base + 1).await;
             let second = pool.write(move |c| insert(c, base + 2));
             let rogue = pool.write(move |c| {
                 insert(c, base + 3)?;
@@ -526,40 +520,6 @@ fn a_batched_write_cannot_end_its_batch() {
         let expected: Vec<i64> = (0..3).flat_map(|r| [r * 10 + 1, r * 10 + 2, r * 10 + 4]).collect();
         assert_eq!(item_ids(&db.path("async.db")), expected);
     });
-}
-
-/// A manager whose `explain` panics once armed: a panic on litepool's own
-/// threads, outside any caller's work.
-struct PanickyExplain {
-    inner: SqliteManager,
-    armed: Arc<AtomicBool>,
-}
-
-impl litepool::strategy::Manager for PanickyExplain {
-    type Connection = Connection;
-
-    fn prepare(&self) -> litepool::Result<()> {
-        self.inner.prepare()
-    }
-
-    fn connect(&self) -> litepool::Result<Connection> {
-        self.inner.connect()
-    }
-
-    fn read_only(&self) -> litepool::Result<PanickyExplain> {
-        Ok(PanickyExplain { inner: self.inner.read_only()?, armed: self.armed.clone() })
-    }
-
-    fn write_queue(&self) -> Option<Arc<litepool::strategy::WriteQueue>> {
-        self.inner.write_queue()
-    }
-
-    fn explain(&self, error: litepool::Error) -> litepool::Error {
-        if self.armed.swap(false, Ordering::SeqCst) {
-            panic!("planted panic in the manager's explain");
-        }
-        self.inner.explain(error)
-    }
 }
 
 /// A panic on a litepool thread outside any work (the manager's
@@ -587,14 +547,7 @@ fn a_panic_on_a_litepool_thread_fails_its_jobs_not_the_pool() {
         pool.read(|_| Ok(())).await.expect("the reader thread still serves");
         // A batch: the first write waits in the gate while the others
         // queue; the third's error is explained, panicking.
-        let gate = Gate::default();
-        let g = gate.clone();
-        let first = pool.write(move |c| {
-            insert(c, 1)?;
-            g.pass();
-            Ok(())
-        });
-        gate.entered().await;
+        let (first, gate) = hold_writer(&pool, 1).await;
         let second = pool.write(|c| insert(c, 2));
         let third = pool.write(|c| Ok(c.execute_batch("INSERT INTO no_such_table VALUES (1)")?));
         let fourth = pool.write(|c| insert(c, 4));

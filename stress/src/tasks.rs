@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use litepool::SqliteManager;
 use litepool::stress::{self, Measured, PRELOAD, Run, Sqlite, Workload};
@@ -60,13 +60,7 @@ pub fn run(
                 .await
                 .map_err(|e| Error::new(ErrorKind::Internal, format!("a stress task failed: {e}")))?;
             progress.fetch_add(part.writes + part.reads + part.errors, Ordering::Relaxed);
-            measured.writes += part.writes;
-            measured.reads += part.reads;
-            measured.errors += part.errors;
-            measured.busy += part.busy;
-            measured.longest_write = measured.longest_write.max(part.longest_write);
-            measured.first_error = measured.first_error.or(part.first_error);
-            measured.latency.merge(&part.latency);
+            measured.merge(part);
         }
         pool.close().await;
         Ok::<_, Error>(measured)
@@ -129,20 +123,7 @@ impl Task {
                     })
                     .await
             };
-            let took: Duration = started.elapsed();
-            out.latency.record(took);
-            if write {
-                out.longest_write = out.longest_write.max(took);
-            }
-            match result {
-                Ok(()) if write => out.writes += 1,
-                Ok(()) => out.reads += 1,
-                Err(e) => {
-                    out.errors += 1;
-                    out.busy += u64::from(e.is_busy());
-                    out.first_error.get_or_insert_with(|| e.to_string());
-                }
-            }
+            out.record(write, started.elapsed(), result);
             done += 1;
         }
         out

@@ -162,6 +162,41 @@ impl Manager for Plain {
     }
 }
 
+/// A manager whose `explain` panics once `armed` is set (and disarms it):
+/// a panic on the thread running a batch, or on one of litepool's own
+/// threads, outside any caller's work.
+pub struct PanickyExplain {
+    pub inner: SqliteManager,
+    pub armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Manager for PanickyExplain {
+    type Connection = Connection;
+
+    fn prepare(&self) -> Result<()> {
+        self.inner.prepare()
+    }
+
+    fn connect(&self) -> Result<Connection> {
+        self.inner.connect()
+    }
+
+    fn read_only(&self) -> Result<PanickyExplain> {
+        Ok(PanickyExplain { inner: self.inner.read_only()?, armed: self.armed.clone() })
+    }
+
+    fn write_queue(&self) -> Option<std::sync::Arc<litepool::strategy::WriteQueue>> {
+        self.inner.write_queue()
+    }
+
+    fn explain(&self, error: litepool::Error) -> litepool::Error {
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            panic!("planted panic in the manager's explain");
+        }
+        self.inner.explain(error)
+    }
+}
+
 /// Creates the `items` table the suites insert into.
 pub fn create_items(access: &Sqlite) -> Result<()> {
     access.write(|c| {
