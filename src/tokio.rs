@@ -18,9 +18,10 @@
 //! async caller is woken without a thread of its own to switch to, which is
 //! why batching pays more here than for blocking threads.
 //!
-//! **What dropping an answer does** (the guarantees G1 to G7 of
-//! `ASYNC-FACTS.md`, each tested in `tests/tokio.rs` and model-checked in
-//! `tests/loom_tokio.rs` and `tests/shuttle_tokio.rs`):
+//! **What dropping an answer does** (seven guarantees, G1 to G7, that the
+//! async peers each break somewhere; EVIDENCE.md, "The async facade",
+//! lists them with the test in `tests/tokio.rs` and the loom and shuttle
+//! model in `tests/support/tokio.rs` that checks each):
 //!
 //! * before the job started (waiting for a reader, for the writer, or
 //!   behind a batch): the job is removed and never runs (G1, G4);

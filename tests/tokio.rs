@@ -1,6 +1,6 @@
 //! The async facade (`litepool::tokio`) on real SQLite files, on a tokio
-//! runtime with two worker threads: each cancellation guarantee (G1 to G7
-//! of `ASYNC-FACTS.md`) by a test that fails when it is broken, panics,
+//! runtime with two worker threads: each cancellation guarantee (G1 to G7,
+//! listed in EVIDENCE.md) by a test that fails when it is broken, panics,
 //! close, and bad input. The loom and shuttle models
 //! (`tests/loom_tokio.rs`, `tests/shuttle_tokio.rs`) explore the same
 //! state machine over the fake connection; these check what only SQLite

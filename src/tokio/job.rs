@@ -11,7 +11,8 @@
 //!
 //! * A job is `Queued` with its work until a thread *starts* it, just
 //!   before running it. A caller that gives up (drops its answer) while it
-//!   is queued takes it to `Gone` and drops its work: it never runs,
+//!   is queued takes it to `Gone`, drops its work and takes it out of its
+//!   lane's queue: it never runs,
 //!   wherever it waited (for a reader, for the writer's turn, or in a batch
 //!   taken but not yet reached) (G1, G4).
 //! * A started read carries the [`Stop`] of the connection it runs on. A

@@ -1,8 +1,9 @@
 //! A lane: the jobs waiting for one kind of connection (the readers, or
 //! the writer), and the litepool threads that serve them.
 //!
-//! Callers push jobs and never wait here: a caller waits on its own job
-//! (`job.rs`), as an async wait. The threads wait here, on a condition
+//! Callers push jobs, and take back out those they give up on before they
+//! started; they never wait here: a caller waits on its own job (`job.rs`),
+//! as an async wait. The threads wait here, on a condition
 //! variable, for jobs to take. `close` answers every queued job at once
 //! and wakes the threads, which finish what they started and leave; a
 //! [`Closing`](super::Closing) future waits for the last to leave.

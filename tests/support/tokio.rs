@@ -1,7 +1,8 @@
 //! The async facade's properties (`src/tokio.rs`), model-checked over the
 //! fake connection: loom explores every interleaving of the facade's real
 //! threads (its writer and reader) with the caller's, shuttle samples them.
-//! Each property is one guarantee of `ASYNC-FACTS.md`. The planted bugs
+//! Each property is one guarantee (G1 to G7, listed in EVIDENCE.md, "The
+//! async facade"). The planted bugs
 //! ([`Plant`]) are switched on in the facade's *real* code, one per pool,
 //! and each must make its property fail ([`CAUGHT_BY`]).
 
