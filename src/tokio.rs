@@ -70,9 +70,9 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::access::{State, connect, prepare, writers};
+use crate::access::{Reuse, State, check_return, connect, prepare, writers};
 use crate::error::{Error, ErrorKind, Result};
-use crate::manager::{Manager, Stop};
+use crate::manager::{Manager, Stop, Transactional};
 use crate::sync::{Arc, spawn};
 
 use self::job::{Job, Value};
@@ -268,6 +268,13 @@ impl<M: Manager> AsyncPoolBuilder<M> {
         }
         Ok(pool)
     }
+}
+
+/// Whether `conn` may serve the next job: back in autocommit (rolled back
+/// if its job left a transaction open), no statement stepping, and not
+/// broken. A panic in the manager's callbacks also says no.
+fn hand_back<M: Manager>(manager: &M, conn: &M::Connection) -> bool {
+    matches!(check_return(manager, conn, false), Reuse::Keep) && !conn.in_transaction() && !conn.is_stepping()
 }
 
 /// Starts one of the pool's threads; if it cannot start, the pool is

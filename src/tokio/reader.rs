@@ -11,14 +11,14 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::access::{Reuse, check_return, connect};
+use crate::access::connect;
 use crate::error::{Error, Result};
 use crate::manager::{Manager, Stop, Transactional};
 use crate::sync::Arc;
 
-use super::Plant;
 use super::job::{Job, Value};
 use super::lane::Lane;
+use super::{Plant, hand_back};
 
 pub(super) struct Reader<M: Manager> {
     pub(super) manager: Arc<M>,
@@ -88,11 +88,4 @@ impl<M: Manager> Reader<M> {
         self.stoppable = conn.install_stop(&self.stop).is_ok();
         self.conn = Some(conn);
     }
-}
-
-/// Whether `conn` may serve the next job: back in autocommit (rolled back
-/// if its job left a transaction open), no statement stepping, and not
-/// broken. A panic in the manager's callbacks also says no.
-pub(super) fn hand_back<M: Manager>(manager: &M, conn: &M::Connection) -> bool {
-    matches!(check_return(manager, conn, false), Reuse::Keep) && !conn.in_transaction() && !conn.is_stepping()
 }

@@ -24,10 +24,9 @@ use crate::manager::{Manager, MemberSavepoints, Seal, Stop, Transactional};
 use crate::sync::Arc;
 use crate::write_queue::Writers;
 
-use super::Plant;
 use super::job::{Job, Value, Work};
 use super::lane::Lane;
-use super::reader::hand_back;
+use super::{Plant, hand_back};
 
 pub(super) struct Writer<M: Manager> {
     pub(super) manager: M,
@@ -98,7 +97,7 @@ impl<M: Manager> Writer<M> {
                 return self.fail_rest(&mut batch, e);
             }
             let conn = self.conn.as_mut().expect("begun above");
-            let turns = Turns {
+            let steps = Steps {
                 manager: &self.manager,
                 lane: &self.lane,
                 stop: &self.stop,
@@ -106,7 +105,7 @@ impl<M: Manager> Writer<M> {
                 batch_cap: self.batch_cap,
             };
             // The transaction's first write runs as any write does.
-            turns.run_next(&mut batch, &mut taken, conn, None);
+            steps.run_next(&mut batch, &mut taken, conn, None);
             if batch.joined.is_empty() || batch.running.is_none() {
                 continue;
             }
@@ -127,7 +126,7 @@ impl<M: Manager> Writer<M> {
                 }
             };
             while batch.running.is_some()
-                && turns.run_next(&mut batch, &mut taken, conn, Some((seal, &mut *savepoints)))
+                && steps.run_next(&mut batch, &mut taken, conn, Some((seal, &mut *savepoints)))
             {}
         }
         self.commit(&mut batch, seal);
@@ -187,10 +186,10 @@ impl<M: Manager> Writer<M> {
         }
     }
 
-    /// Nothing more can run in this batch: the joined members' rows are
-    /// rolled back, and they, the running job and every job still queued
-    /// that this batch would have taken hear `e`... except that the queued
-    /// ones stay queued: only the batch so far fails.
+    /// Nothing more can run in this batch (its turn, its connection or
+    /// its `BEGIN` failed): the running job hears `e`, the joined members'
+    /// rows are rolled back and they hear why; jobs still queued stay
+    /// queued, for the next batch.
     fn fail_rest(&mut self, batch: &mut Batch, e: Error) {
         if let Some(conn) = &self.conn
             && conn.in_transaction()
@@ -216,7 +215,7 @@ struct Taken<C> {
 
 /// What running one job needs of the writer, borrowed apart from its
 /// connection.
-struct Turns<'w, M: Manager> {
+struct Steps<'w, M: Manager> {
     manager: &'w M,
     lane: &'w Lane,
     stop: &'w Stop,
@@ -224,7 +223,7 @@ struct Turns<'w, M: Manager> {
     batch_cap: usize,
 }
 
-impl<M: Manager> Turns<'_, M> {
+impl<M: Manager> Steps<'_, M> {
     /// Starts and runs the batch's running job (unless its caller gave
     /// up): as the transaction's first write if `sealed` is `None`, else
     /// in a savepoint under the seal. Then takes the next job queued, if
