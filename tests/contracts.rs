@@ -705,7 +705,10 @@ fn a_zero_busy_timeout_fails_busy_at_once() {
 
         // The write queue: another writer of this process holds the turn.
         let holder = (strategy.open)(SqliteManager::file(&path), Sizing::pool_size(2)).unwrap();
-        let (holding, release) = (AtomicBool::new(false), AtomicBool::new(false));
+        // `release` is set before the holder starts: set after, the holder
+        // could find it unset and let its turn go before the contender
+        // asks (a loaded machine did exactly that).
+        let (holding, release) = (AtomicBool::new(false), AtomicBool::new(true));
         thread::scope(|s| {
             let _release = StopOnDrop(&release);
             s.spawn(|| {
@@ -717,7 +720,6 @@ fn a_zero_busy_timeout_fails_busy_at_once() {
                     })
                     .unwrap()
             });
-            release.store(true, Ordering::SeqCst);
             wait_until("the holder to take its turn", || holding.load(Ordering::SeqCst));
             let started = Instant::now();
             let err = access.write(|_| Ok(())).unwrap_err();
