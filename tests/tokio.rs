@@ -608,3 +608,69 @@ fn a_read_that_leaves_a_statement_stepping_is_not_handed_on() {
         pool.close().await;
     });
 }
+
+/// Dropping the last handle closes the pool as `close()` does: a call
+/// waiting for the writer is answered closed at once, the running one
+/// finishes.
+#[test]
+fn dropping_the_last_handle_closes_the_pool() {
+    run("drop closes", || async {
+        let db = TempDb::new();
+        let pool = open(&db, 1).await;
+        let (running, gate) = hold_writer(&pool, 1).await;
+        let waiting = pool.write(|c| insert(c, 2));
+        let other = pool.clone();
+        drop(pool);
+        let mut waiting = std::pin::pin!(waiting);
+        assert!(futures_poll(waiting.as_mut()).is_pending(), "a handle is left: nothing closed");
+        drop(other);
+        let e = waiting.await.expect_err("the last handle gone, a waiting write is answered");
+        assert!(e.is_closed(), "{e}");
+        gate.open();
+        running.await.expect("the running write finishes");
+        assert_eq!(item_ids(&db.path("async.db")), vec![1]);
+    });
+}
+
+/// `state()` counts the threads (idle or in use) and the calls waiting.
+#[test]
+fn state_counts_threads_and_waiting_calls() {
+    run("state", || async {
+        let db = TempDb::new();
+        let pool = open(&db, 2).await;
+        let state = pool.state();
+        assert_eq!((state.idle + state.in_use, state.waiting), (3, 0), "{state:?}");
+        let (running, gate) = hold_writer(&pool, 1).await;
+        let queued: Vec<_> = (2..5).map(|id| pool.write(move |c| insert(c, id))).collect();
+        let state = pool.state();
+        assert!(state.in_use >= 1 && state.idle + state.in_use == 3, "{state:?}");
+        assert_eq!(state.waiting, 3, "{state:?}");
+        assert!(format!("{pool:?}").contains("waiting: 3"), "{pool:?}");
+        assert!(format!("{:?}", queued[0]).starts_with("Answer"), "{:?}", queued[0]);
+        gate.open();
+        running.await.unwrap();
+        for write in queued {
+            write.await.unwrap();
+        }
+        assert_eq!(pool.state().waiting, 0);
+        pool.close().await;
+        assert_eq!(pool.state(), litepool::State::new(0, 0, 0), "after close every thread has left");
+    });
+}
+
+/// A clean connection serves the next job: readers and the writer are
+/// not reopened for every call (a setting made on one is still there).
+#[test]
+fn clean_connections_are_kept() {
+    run("kept", || async {
+        let db = TempDb::new();
+        let pool = open(&db, 1).await;
+        let cache_size = |c: &Connection| c.query_row("PRAGMA cache_size", [], |r| r.get::<_, i64>(0));
+        pool.read(|c| Ok(c.execute_batch("PRAGMA cache_size = 1234")?)).await.unwrap();
+        assert_eq!(pool.read(move |c| Ok(cache_size(c)?)).await.unwrap(), 1234, "the reader was reopened");
+        pool.write(|c| Ok(c.execute_batch("PRAGMA cache_size = 4321")?)).await.unwrap();
+        pool.write(|c| insert(c, 1)).await.unwrap();
+        assert_eq!(pool.write(move |c| Ok(cache_size(c)?)).await.unwrap(), 4321, "the writer was reopened");
+        pool.close().await;
+    });
+}
