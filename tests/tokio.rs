@@ -13,6 +13,7 @@
 
 mod support;
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -671,6 +672,41 @@ fn clean_connections_are_kept() {
         pool.write(|c| Ok(c.execute_batch("PRAGMA cache_size = 4321")?)).await.unwrap();
         pool.write(|c| insert(c, 1)).await.unwrap();
         assert_eq!(pool.write(move |c| Ok(cache_size(c)?)).await.unwrap(), 4321, "the writer was reopened");
+        pool.close().await;
+    });
+}
+
+/// A waker that says, on a channel, which task it belongs to.
+struct Named(&'static str, std::sync::Mutex<std::sync::mpsc::Sender<&'static str>>);
+
+impl std::task::Wake for Named {
+    fn wake(self: Arc<Self>) {
+        let _ = self.1.lock().unwrap().send(self.0);
+    }
+}
+
+/// An answer polled by a second task (its waker changed, as when a future
+/// moves between tasks) wakes the task that polled it last, not the first.
+#[test]
+fn an_answer_wakes_the_waker_it_was_polled_with_last() {
+    run("waker", || async {
+        let db = TempDb::new();
+        let pool = open(&db, 1).await;
+        let (running, gate) = hold_writer(&pool, 1).await;
+        let (woken, wakes) = std::sync::mpsc::channel();
+        let first = std::task::Waker::from(Arc::new(Named("first", std::sync::Mutex::new(woken.clone()))));
+        let second = std::task::Waker::from(Arc::new(Named("second", std::sync::Mutex::new(woken))));
+        let mut answer = std::pin::pin!(pool.write(|c| insert(c, 2)));
+        assert!(answer.as_mut().poll(&mut std::task::Context::from_waker(&first)).is_pending());
+        assert!(answer.as_mut().poll(&mut std::task::Context::from_waker(&second)).is_pending());
+        gate.open();
+        running.await.unwrap();
+        let who = tokio::task::spawn_blocking(move || wakes.recv_timeout(Duration::from_secs(50)))
+            .await
+            .unwrap()
+            .expect("nobody was woken");
+        assert_eq!(who, "second");
+        assert!(answer.as_mut().poll(&mut std::task::Context::from_waker(&second)).is_ready());
         pool.close().await;
     });
 }
