@@ -710,3 +710,40 @@ fn an_answer_wakes_the_waker_it_was_polled_with_last() {
         pool.close().await;
     });
 }
+
+/// The commits in a WAL file so far: frames whose header records the
+/// database size after a commit (nonzero only in a transaction's last
+/// frame). Valid until a checkpoint resets the log.
+fn wal_commits(db: &std::path::Path) -> usize {
+    let wal = std::fs::read(db.with_extension("db-wal")).expect("the -wal file");
+    let page_size = u32::from_be_bytes(wal[8..12].try_into().unwrap()) as usize;
+    wal[32..].chunks(24 + page_size).filter(|frame| frame.len() >= 8 && frame[4..8] != [0, 0, 0, 0]).count()
+}
+
+/// A batch holds at most `batch_cap` writes: seven writes (one held in its
+/// work while six queue behind it) with a cap of two take four `COMMIT`s,
+/// counted in the write-ahead log.
+#[test]
+fn a_batch_holds_at_most_its_cap() {
+    run("cap", || async {
+        let db = TempDb::new();
+        let path = db.path("async.db");
+        let pool = AsyncPool::builder().readers(1).batch_cap(2).open(db.manager("async.db")).expect("open");
+        pool.write(|c| {
+            Ok(c.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)")?)
+        })
+        .await
+        .unwrap();
+        let before = wal_commits(&path);
+        let (held, gate) = hold_writer(&pool, 1).await;
+        let queued: Vec<_> = (2..8).map(|id| pool.write(move |c| insert(c, id))).collect();
+        gate.open();
+        held.await.unwrap();
+        for write in queued {
+            write.await.unwrap();
+        }
+        assert_eq!(wal_commits(&path) - before, 4, "7 writes in batches of at most 2");
+        pool.close().await;
+        assert_eq!(item_ids(&path), (1..8).collect::<Vec<_>>());
+    });
+}
