@@ -747,3 +747,40 @@ fn a_batch_holds_at_most_its_cap() {
         assert_eq!(item_ids(&path), (1..8).collect::<Vec<_>>());
     });
 }
+
+/// A batch that cannot start (the file's write turn stays with another
+/// writer of this process past the busy timeout) fails its first write
+/// busy, at once and with a clear error; the writer serves the next batch.
+#[test]
+fn a_batch_that_cannot_take_its_turn_fails_busy_and_the_writer_goes_on() {
+    run("turn", || async {
+        use litepool::AccessExt;
+        let db = TempDb::new();
+        let manager = || db.manager("async.db").busy_timeout(Duration::from_millis(100));
+        let pool = AsyncPool::builder().readers(1).open(manager()).expect("open");
+        pool.write(|c| {
+            Ok(c.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)")?)
+        })
+        .await
+        .unwrap();
+        // A blocking strategy on the same file holds the write turn.
+        let other = litepool::Locked::open(manager()).expect("open a second strategy");
+        let gate = Gate::default();
+        let g = gate.clone();
+        let holder = std::thread::spawn(move || {
+            other.write(|c| {
+                insert(c, 1)?;
+                g.pass();
+                Ok(())
+            })
+        });
+        gate.entered().await;
+        let e = pool.write(|c| insert(c, 2)).await.expect_err("the turn is held past the busy timeout");
+        assert!(e.is_busy(), "{e}");
+        gate.open();
+        tokio::task::spawn_blocking(move || holder.join().unwrap()).await.unwrap().unwrap();
+        pool.write(|c| insert(c, 3)).await.expect("the writer goes on");
+        pool.close().await;
+        assert_eq!(item_ids(&db.path("async.db")), vec![1, 3]);
+    });
+}
