@@ -88,6 +88,18 @@ impl Measured {
         self.ops as f64 / self.elapsed.as_secs_f64()
     }
 
+    /// Counts one operation begun at `begun` that ended in `result`.
+    fn record(&mut self, begun: Instant, result: Result<(), String>) {
+        self.latencies_ns.push(begun.elapsed().as_nanos() as u64);
+        match result {
+            Ok(()) => self.ops += 1,
+            Err(e) => {
+                self.errors += 1;
+                self.first_error.get_or_insert(e);
+            }
+        }
+    }
+
     /// A latency quantile, in microseconds.
     pub fn quantile_us(&mut self, q: f64) -> f64 {
         if self.latencies_ns.is_empty() {
@@ -136,14 +148,7 @@ pub fn drive(runtime: &tokio::runtime::Runtime, target: Arc<dyn Target>, tasks: 
                         } else {
                             target.read((n * 7919) as i64 % PRELOAD).await
                         };
-                        out.latencies_ns.push(begun.elapsed().as_nanos() as u64);
-                        match result {
-                            Ok(()) => out.ops += 1,
-                            Err(e) => {
-                                out.errors += 1;
-                                out.first_error.get_or_insert(e);
-                            }
-                        }
+                        out.record(begun, result);
                         n += 1;
                     }
                     out
@@ -186,14 +191,7 @@ pub fn alone(mix: Mix, mut op: impl FnMut(bool, i64) -> Result<(), String>) -> M
             (n * 7919) as i64 % PRELOAD
         };
         let result = op(write, arg);
-        out.latencies_ns.push(begun.elapsed().as_nanos() as u64);
-        match result {
-            Ok(()) => out.ops += 1,
-            Err(e) => {
-                out.errors += 1;
-                out.first_error.get_or_insert(e);
-            }
-        }
+        out.record(begun, result);
         n += 1;
     }
     out.elapsed = started.elapsed();
