@@ -355,6 +355,18 @@ impl Error {
         )
     }
 
+    /// What every member of a batch hears when litepool could not remove
+    /// the batch's seal before its `COMMIT` (`e`): the connection cannot
+    /// be trusted, so it was closed, which rolled the batch back.
+    pub(crate) fn seal_not_removed(e: &Error) -> Error {
+        Error::new(
+            ErrorKind::Aborted,
+            format!(
+                "this write was not applied: litepool could not remove the seal of the batch it was                  in ({e}), so it closed the connection, which rolled the batch back; retrying it is safe"
+            ),
+        )
+    }
+
     /// What every member of a batch hears when its `COMMIT` failed.
     pub(crate) fn batch_commit_failed(e: &Error) -> Error {
         Error::new(e.kind, format!("the COMMIT of this write's batch failed, so it was not applied: {e}"))

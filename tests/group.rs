@@ -15,8 +15,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::thread;
 use std::time::Duration;
 
+use litepool::strategy::Manager;
 use litepool::{Access, AccessExt, GroupCommit, SqliteManager, Synchronous};
 use rusqlite::Connection;
+use support::counting::{Callback, Counting};
 use support::{PanickyExplain, TempDb, integrity_check, item_ids, wait_until, within};
 
 fn open(db: &TempDb) -> GroupCommit<SqliteManager> {
@@ -51,10 +53,10 @@ fn batch(
 
 /// Runs `first` and `second` as one batch, as [`batch`] does, with the
 /// first write's work given too.
-fn batch_of(
-    group: &GroupCommit<SqliteManager>,
-    first: impl FnOnce(&Connection) -> litepool::Result<()> + Send,
-    second: impl FnOnce(&Connection) -> litepool::Result<()> + Send,
+fn batch_of<M: Manager>(
+    group: &GroupCommit<M>,
+    first: impl FnOnce(&M::Connection) -> litepool::Result<()> + Send,
+    second: impl FnOnce(&M::Connection) -> litepool::Result<()> + Send,
 ) -> (litepool::Result<()>, Result<litepool::Result<()>, String>) {
     thread::scope(|s| {
         let first = s.spawn(|| {
@@ -594,7 +596,6 @@ fn a_queued_writer_leaves_at_its_timeout_and_its_work_never_runs() {
 #[test]
 fn the_writer_given_back_after_close_is_closed() {
     use std::sync::atomic::{AtomicBool, Ordering};
-    use support::counting::Counting;
     let db = TempDb::new();
     let (manager, counts) = Counting::new(db.manager("group.db"));
     let group = GroupCommit::builder().readers(1).open(manager).expect("open the group strategy");
@@ -730,4 +731,76 @@ fn close_fails_a_queued_writer_at_once_and_its_work_never_runs() {
     assert!(e.is_closed(), "{e}");
     assert!(!ran, "the work of a writer failed by close ran");
     assert_eq!(item_ids(&path), [1]);
+}
+
+/// A group strategy over [`Counting`]'s connections, whose seal calls can
+/// be made to fail (real SQLite does not fail them on purpose), with the
+/// `items` table created.
+fn open_counting(
+    db: &TempDb,
+) -> (GroupCommit<Counting<SqliteManager>>, std::sync::Arc<support::counting::Counts>) {
+    let (manager, counts) = Counting::new(db.manager("group.db"));
+    let group = GroupCommit::builder().readers(1).open(manager).expect("open the group strategy");
+    group
+        .write(
+            |c| Ok(c.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)")?),
+        )
+        .expect("create the table");
+    (group, counts)
+}
+
+/// The batch's seal cannot be installed: the write that would have run
+/// sealed fails, its work never run, and its error says why; the first
+/// write commits; the next batch is sealed as usual.
+#[test]
+fn a_seal_that_cannot_be_installed_fails_the_sealed_write_alone() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let db = TempDb::new();
+    let (group, counts) = open_counting(&db);
+    counts.fail_in(Callback::InstallSeal, 1);
+    let ran = AtomicBool::new(false);
+    let (first, second) = batch_of(
+        &group,
+        |c| insert(c, 1),
+        |c| {
+            ran.store(true, Ordering::SeqCst);
+            insert(c, 2)
+        },
+    );
+    first.expect("the first write runs unsealed and commits");
+    let e = second.expect("no panic").expect_err("the write that needed the seal fails");
+    assert!(e.to_string().contains("planted InstallSeal failure"), "{e}");
+    assert!(!ran.load(Ordering::SeqCst), "the work of a write that could not be sealed ran");
+    assert_eq!(counts.unfired(), 0, "the planted failure fired");
+    let (third, fourth) = batch_of(&group, |c| insert(c, 3), |c| insert(c, 4));
+    third.expect("the next batch commits");
+    fourth.expect("no panic").expect("sealed as usual");
+    assert_eq!(item_ids(&db.path("group.db")), vec![1, 3, 4]);
+}
+
+/// The batch's seal cannot be removed before its `COMMIT`: the connection
+/// is closed, which rolls the batch back; every member hears that,
+/// nothing of the batch is stored, and the next write opens a new
+/// connection.
+#[test]
+fn a_seal_that_cannot_be_removed_rolls_the_batch_back_and_says_why() {
+    let db = TempDb::new();
+    let (group, counts) = open_counting(&db);
+    counts.fail_in(Callback::RemoveSeal, 1);
+    let (opened, closed) = (counts.opened(), counts.closed());
+    let (first, second) = batch_of(&group, |c| insert(c, 1), |c| insert(c, 2));
+    for e in [first.expect_err("first"), second.expect("no panic").expect_err("second")] {
+        assert!(e.is_aborted(), "{e}");
+        let message = e.to_string();
+        assert!(
+            message.contains("could not remove the seal") && message.contains("planted RemoveSeal"),
+            "{e}"
+        );
+        assert!(!message.contains("another write"), "no other write caused this: {e}");
+    }
+    assert_eq!(counts.closed(), closed + 1, "the connection whose seal stayed was closed");
+    group.write(|c| insert(c, 3)).expect("the next write is served");
+    assert_eq!(counts.opened(), opened + 1, "on a new connection");
+    assert_eq!(item_ids(&db.path("group.db")), vec![3]);
+    assert_eq!(integrity_check(&db.path("group.db")), "ok");
 }

@@ -13,6 +13,7 @@
 
 mod support;
 
+use std::borrow::Borrow;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -22,6 +23,7 @@ use litepool::strategy::Manager;
 use litepool::tokio::{Answer, AsyncPool, Cancelled};
 use litepool::{ErrorKind, SqliteManager};
 use rusqlite::Connection;
+use support::counting::{Callback, Counting, Counts};
 use support::{PanickyExplain, TempDb, integrity_check, item_ids, within};
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -96,14 +98,14 @@ impl Gate {
 /// Queues a write of row `id` whose work then waits in a gate, and returns
 /// once it does: the writer is held, and writes queued now wait behind it
 /// until the gate opens.
-async fn hold_writer<M: Manager<Connection = Connection>>(
-    pool: &AsyncPool<M>,
-    id: i64,
-) -> (Answer<()>, Gate) {
+async fn hold_writer<M>(pool: &AsyncPool<M>, id: i64) -> (Answer<()>, Gate)
+where
+    M: Manager<Connection: Borrow<Connection>>,
+{
     let gate = Gate::default();
     let g = gate.clone();
     let held = pool.write(move |c| {
-        insert(c, id)?;
+        insert(c.borrow(), id)?;
         g.pass();
         Ok(())
     });
@@ -782,5 +784,87 @@ fn a_batch_that_cannot_take_its_turn_fails_busy_and_the_writer_goes_on() {
         pool.write(|c| insert(c, 3)).await.expect("the writer goes on");
         pool.close().await;
         assert_eq!(item_ids(&db.path("async.db")), vec![1, 3]);
+    });
+}
+
+/// An async pool over [`Counting`]'s connections, whose seal and savepoint
+/// calls can be made to fail (real SQLite does not fail them on purpose),
+/// with the `items` table created.
+async fn open_counting(db: &TempDb) -> (AsyncPool<Counting<SqliteManager>>, Arc<Counts>) {
+    let (manager, counts) = Counting::new(db.manager("async.db"));
+    let pool = AsyncPool::builder().readers(1).open(manager).expect("open");
+    pool.write(|c| {
+        Ok(c.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, value INTEGER NOT NULL)")?)
+    })
+    .await
+    .unwrap();
+    (pool, counts)
+}
+
+/// The batch's sealed phase cannot start (its seal cannot be installed,
+/// or litepool's savepoint statements cannot be prepared): the write that
+/// would have run sealed fails, its work never run, and its error says
+/// why; the first write commits; the write queued behind runs in the next
+/// batch.
+#[test]
+fn a_sealed_phase_that_cannot_start_fails_one_write_alone() {
+    run("sealed phase", || async {
+        for callback in [Callback::InstallSeal, Callback::MemberSavepoints] {
+            let db = TempDb::new();
+            let (pool, counts) = open_counting(&db).await;
+            let (first, gate) = hold_writer(&pool, 1).await;
+            let ran = Arc::new(AtomicBool::new(false));
+            let r = ran.clone();
+            let second = pool.write(move |c| {
+                r.store(true, Ordering::SeqCst);
+                insert(c, 2)
+            });
+            let third = pool.write(|c| insert(c, 3));
+            counts.fail_in(callback, 1);
+            gate.open();
+            first.await.expect("the first write runs unsealed and commits");
+            let e = second.await.expect_err("the write that needed the sealed phase fails");
+            assert!(e.to_string().contains(&format!("planted {callback:?} failure")), "{e}");
+            assert!(
+                !ran.load(Ordering::SeqCst),
+                "{callback:?}: the work of a write that could not run sealed ran"
+            );
+            third.await.expect("the write queued behind runs in the next batch");
+            assert_eq!(counts.unfired(), 0, "the planted failure fired");
+            pool.close().await;
+            assert_eq!(item_ids(&db.path("async.db")), vec![1, 3], "{callback:?}");
+        }
+    });
+}
+
+/// The batch's seal cannot be removed before its `COMMIT`: the writer
+/// closes its connection, which rolls the batch back; every member hears
+/// that, nothing of the batch is stored, and the next write is served on
+/// a new connection.
+#[test]
+fn a_seal_that_cannot_be_removed_rolls_the_batch_back_and_says_why() {
+    run("seal not removed", || async {
+        let db = TempDb::new();
+        let (pool, counts) = open_counting(&db).await;
+        let (first, gate) = hold_writer(&pool, 1).await;
+        let second = pool.write(|c| insert(c, 2));
+        counts.fail_in(Callback::RemoveSeal, 1);
+        let (opened, closed) = (counts.opened(), counts.closed());
+        gate.open();
+        for e in [first.await.expect_err("first"), second.await.expect_err("second")] {
+            assert!(e.is_aborted(), "{e}");
+            let message = e.to_string();
+            assert!(
+                message.contains("could not remove the seal") && message.contains("planted RemoveSeal"),
+                "{e}"
+            );
+            assert!(!message.contains("another write"), "no other write caused this: {e}");
+        }
+        assert_eq!(counts.closed(), closed + 1, "the connection whose seal stayed was closed");
+        pool.write(|c| insert(c, 3)).await.expect("the next write is served");
+        assert_eq!(counts.opened(), opened + 1, "on a new connection");
+        pool.close().await;
+        assert_eq!(item_ids(&db.path("async.db")), vec![3]);
+        assert_eq!(integrity_check(&db.path("async.db")), "ok");
     });
 }

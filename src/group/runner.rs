@@ -97,13 +97,13 @@ impl<'a, M: Manager> Runner<'a, M> {
             return fail(failure, panic);
         }
 
-        let lost = self.run_queued();
+        let lost = self.run_queued().map(|why| Error::batch_rolled_back(&why));
         let lost = match self.unseal() {
-            Err(why) => lost.or(Some(why)),
+            Err(e) => lost.or(Some(e)),
             Ok(()) => lost,
         };
         let failure = match (lost, self.conn.as_ref()) {
-            (Some(why), _) => Some(Error::batch_rolled_back(&why)),
+            (Some(e), _) => Some(e),
             (None, Some(conn)) => match conn.commit() {
                 Ok(()) => {
                     self.committed = true;
@@ -178,13 +178,13 @@ impl<'a, M: Manager> Runner<'a, M> {
     /// `COMMIT` or `ROLLBACK` (which it would refuse if it were engaged,
     /// and must not expire for the next batch's work to run unchecked). A
     /// connection whose seal cannot be removed is closed here, which rolls
-    /// back the batch: the error says why.
-    fn unseal(&mut self) -> std::result::Result<(), String> {
+    /// back the batch: the error, each member's, says why.
+    fn unseal(&mut self) -> Result<()> {
         let Some(_) = self.seal.take() else { return Ok(()) };
         let conn = self.conn.as_mut().expect("a batch keeps its connection");
         conn.remove_seal().map_err(|e| {
             self.conn = None;
-            format!("litepool could not remove the batch's seal: {e}")
+            Error::seal_not_removed(&e)
         })
     }
 

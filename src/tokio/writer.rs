@@ -164,8 +164,7 @@ impl<M: Manager> Writer<M> {
             // A connection whose seal cannot be removed is closed, which
             // rolls the batch back.
             self.conn = None;
-            let why = format!("litepool could not remove the batch's seal: {e}");
-            return tell_all(batch, &Error::batch_rolled_back(&why));
+            return tell_all(batch, &Error::seal_not_removed(&e));
         }
         if !conn.in_transaction() {
             return;

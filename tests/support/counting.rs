@@ -1,6 +1,8 @@
 //! A manager wrapper for the lifecycle and panic-safety contracts: it counts
 //! every connection opened and closed, and can make the wrapped manager's
-//! callbacks panic, fail or report a connection broken, on demand.
+//! callbacks panic, fail or report a connection broken, on demand; and its
+//! connections can fail the group strategies' seal and savepoint calls,
+//! which real SQLite never fails on purpose.
 //!
 //! It wraps any [`Manager`], so every strategy in the list runs over it
 //! with real SQLite underneath.
@@ -9,7 +11,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use litepool::strategy::{Manager, Transactional};
+use litepool::strategy::{Manager, MemberSavepoints, Transactional};
 use litepool::{Error, ErrorKind, Result};
 
 /// The hint the wrapper's `explain` adds once `mark_explanations` is called.
@@ -24,7 +26,15 @@ pub enum Callback {
     Connect,
     Reset,
     IsBroken,
+    /// The connection's [`Transactional::install_seal`].
+    InstallSeal,
+    /// The connection's [`Transactional::member_savepoints`].
+    MemberSavepoints,
+    /// The connection's [`Transactional::remove_seal`].
+    RemoveSeal,
 }
+
+const CALLBACKS: usize = 6;
 
 /// What the wrapper has seen, shared by every clone (and by the read-only
 /// manager it makes for `SplitPool`'s readers).
@@ -35,8 +45,8 @@ pub struct Counts {
     pub prepared_before_first_open: AtomicUsize,
     pub opened: AtomicUsize,
     pub closed: AtomicUsize,
-    panics: [AtomicUsize; 3],
-    failures: [AtomicUsize; 3],
+    panics: [AtomicUsize; CALLBACKS],
+    failures: [AtomicUsize; CALLBACKS],
     mark_explanations: AtomicBool,
 }
 
@@ -89,6 +99,15 @@ impl Counts {
     fn fails(&self, callback: Callback) -> bool {
         Self::fires(&self.failures[callback as usize])
     }
+
+    /// Panics or fails, as planted for `callback`, or lets it run.
+    fn planted(&self, callback: Callback) -> Result<()> {
+        self.maybe_panic(callback);
+        if self.fails(callback) {
+            return Err(Error::new(ErrorKind::Sql, format!("planted {callback:?} failure")));
+        }
+        Ok(())
+    }
 }
 
 /// A manager that counts and misbehaves on demand; see the module docs.
@@ -115,6 +134,13 @@ impl<C> Deref for Counted<C> {
     type Target = C;
 
     fn deref(&self) -> &C {
+        &self.conn
+    }
+}
+
+// For helpers written once for plain and counted connections.
+impl<C> std::borrow::Borrow<C> for Counted<C> {
+    fn borrow(&self) -> &C {
         &self.conn
     }
 }
@@ -154,12 +180,27 @@ impl<C: Transactional> Transactional for Counted<C> {
         self.conn.rollback_to_savepoint()
     }
 
+    fn member_savepoints(&self) -> Result<Box<dyn MemberSavepoints + '_>> {
+        self.counts.planted(Callback::MemberSavepoints)?;
+        self.conn.member_savepoints()
+    }
+
     fn install_seal(&mut self, seal: &litepool::strategy::Seal) -> Result<()> {
+        self.counts.planted(Callback::InstallSeal)?;
         self.conn.install_seal(seal)
     }
 
     fn remove_seal(&mut self) -> Result<()> {
+        self.counts.planted(Callback::RemoveSeal)?;
         self.conn.remove_seal()
+    }
+
+    fn install_stop(&mut self, stop: &litepool::strategy::Stop) -> Result<()> {
+        self.conn.install_stop(stop)
+    }
+
+    fn is_stepping(&self) -> bool {
+        self.conn.is_stepping()
     }
 }
 
