@@ -19,7 +19,7 @@ use litepool::strategy::Manager;
 use litepool::{Access, AccessExt, GroupCommit, SqliteManager, Synchronous};
 use rusqlite::Connection;
 use support::counting::{Callback, Counting};
-use support::{PanickyExplain, TempDb, integrity_check, item_ids, wait_until, within};
+use support::{PanickyExplain, TempDb, fill_the_database, integrity_check, item_ids, wait_until, within};
 
 fn open(db: &TempDb) -> GroupCommit<SqliteManager> {
     let group =
@@ -378,12 +378,7 @@ fn sqlite_rolling_back_a_batch_fails_every_member_so_far() {
     let group = open(&db);
     let (first, second) = batch(&group, |c| {
         insert(c, 2)?;
-        let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-        c.query_row(&format!("PRAGMA max_page_count = {}", pages + 1), [], |r| r.get::<_, i64>(0))?;
-        let full = c.execute("INSERT INTO filler VALUES (zeroblob(1000000))", []);
-        c.query_row("PRAGMA max_page_count = 1073741823", [], |r| r.get::<_, i64>(0))?;
-        full?;
-        Ok(())
+        fill_the_database(c)
     });
     assert!(second.expect("no panic").is_err_and(|e| e.is_full()));
     let e = first.expect_err("the write batched before the overflow was rolled back with it");
@@ -407,12 +402,7 @@ fn work_taken_but_not_started_when_a_batch_is_lost_runs_in_the_next() {
         Box::new(|c| insert(c, 1)),
         Box::new(|c| {
             insert(c, 2)?;
-            let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-            c.query_row(&format!("PRAGMA max_page_count = {}", pages + 1), [], |r| r.get::<_, i64>(0))?;
-            let full = c.execute("INSERT INTO filler VALUES (zeroblob(1000000))", []);
-            c.query_row("PRAGMA max_page_count = 1073741823", [], |r| r.get::<_, i64>(0))?;
-            full?;
-            Ok(())
+            fill_the_database(c)
         }),
         Box::new(|c| insert(c, 3)),
     ];

@@ -24,7 +24,7 @@ use litepool::tokio::{Answer, AsyncPool, Cancelled};
 use litepool::{ErrorKind, SqliteManager};
 use rusqlite::Connection;
 use support::counting::{Callback, Counting, Counts};
-use support::{PanickyExplain, TempDb, integrity_check, item_ids, within};
+use support::{PanickyExplain, TempDb, fill_the_database, integrity_check, item_ids, within};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -863,6 +863,37 @@ fn a_seal_that_cannot_be_removed_rolls_the_batch_back_and_says_why() {
         assert_eq!(counts.closed(), closed + 1, "the connection whose seal stayed was closed");
         pool.write(|c| insert(c, 3)).await.expect("the next write is served");
         assert_eq!(counts.opened(), opened + 1, "on a new connection");
+        pool.close().await;
+        assert_eq!(item_ids(&db.path("async.db")), vec![3]);
+        assert_eq!(integrity_check(&db.path("async.db")), "ok");
+    });
+}
+
+/// SQLite rolls a batch's transaction back (a write past
+/// `max_page_count`, `SQLITE_FULL`): that write fails `Full`, the write
+/// batched before it fails `Aborted` naming the cause, and the write
+/// queued behind them runs in a new transaction: its row alone is stored.
+#[test]
+fn sqlite_rolling_back_a_batch_fails_its_members_and_the_next_write_runs() {
+    run("lost batch", || async {
+        let db = TempDb::new();
+        let pool = open(&db, 1).await;
+        pool.write(|c| Ok(c.execute_batch("CREATE TABLE filler (data BLOB)")?)).await.unwrap();
+        let (first, gate) = hold_writer(&pool, 1).await;
+        let second = pool.write(|c| {
+            insert(c, 2)?;
+            fill_the_database(c)
+        });
+        let third = pool.write(|c| insert(c, 3));
+        gate.open();
+        let e = first.await.expect_err("the write batched before the overflow was rolled back with it");
+        assert!(
+            e.is_aborted() && e.to_string().contains("full") && e.to_string().contains("retrying it is safe"),
+            "{e}"
+        );
+        let e = second.await.expect_err("the write past max_page_count fails");
+        assert!(e.is_full(), "{e}");
+        third.await.expect("the write queued behind runs in a new transaction");
         pool.close().await;
         assert_eq!(item_ids(&db.path("async.db")), vec![3]);
         assert_eq!(integrity_check(&db.path("async.db")), "ok");

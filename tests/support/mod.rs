@@ -224,6 +224,19 @@ pub fn item_ids(path: &Path) -> Vec<i64> {
     stmt.query_map([], |r| r.get(0)).expect("query").collect::<rusqlite::Result<_>>().expect("rows")
 }
 
+/// Makes SQLite roll back the open transaction: with `max_page_count` set
+/// just above the file's size, a 1 MB blob into the `filler` table fails
+/// `SQLITE_FULL`, which rolls back the whole transaction, not only the
+/// statement. The limit is restored; the insert's error is returned.
+pub fn fill_the_database(c: &Connection) -> Result<()> {
+    let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    c.query_row(&format!("PRAGMA max_page_count = {}", pages + 1), [], |r| r.get::<_, i64>(0))?;
+    let full = c.execute("INSERT INTO filler VALUES (zeroblob(1000000))", []);
+    c.query_row("PRAGMA max_page_count = 1073741823", [], |r| r.get::<_, i64>(0))?;
+    full?;
+    Ok(())
+}
+
 #[cfg(any(loom, shuttle))]
 pub mod batcher;
 #[cfg(any(loom, shuttle))]
