@@ -34,6 +34,8 @@ mod imp {
 
     pub(crate) use std::sync::Arc;
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    // Only the async facade gives way.
+    #[cfg(feature = "tokio")]
     pub(crate) use std::thread::yield_now;
     pub(crate) use std::thread_local;
 
