@@ -234,6 +234,12 @@ impl<M: Manager> AsyncPoolBuilder<M> {
 
     /// Checks the settings, opens the writer (preparing the database, WAL
     /// included) and the readers, and starts their threads.
+    ///
+    /// Opening runs on the calling thread: it is the one call of the
+    /// facade that talks to SQLite there (a few milliseconds, longer on a
+    /// slow disk or a locked file). Open the pool before the runtime
+    /// starts, or inside `tokio::task::spawn_blocking`, to keep it off a
+    /// runtime thread.
     pub fn open(self, manager: M) -> Result<AsyncPool<M>> {
         if self.batch_cap == 0 {
             return Err(Error::zero_batch_cap());

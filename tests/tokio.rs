@@ -23,7 +23,7 @@ use litepool::strategy::Manager;
 use litepool::tokio::{Answer, AsyncPool, Cancelled};
 use litepool::{ErrorKind, SqliteManager};
 use rusqlite::Connection;
-use support::counting::{Callback, Counting, Counts};
+use support::counting::{Callback, Counting, Counts, assert_told_seal_not_removed};
 use support::{PanickyExplain, TempDb, fill_the_database, integrity_check, item_ids, within};
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -852,13 +852,7 @@ fn a_seal_that_cannot_be_removed_rolls_the_batch_back_and_says_why() {
         let (opened, closed) = (counts.opened(), counts.closed());
         gate.open();
         for e in [first.await.expect_err("first"), second.await.expect_err("second")] {
-            assert!(e.is_aborted(), "{e}");
-            let message = e.to_string();
-            assert!(
-                message.contains("could not remove the seal") && message.contains("planted RemoveSeal"),
-                "{e}"
-            );
-            assert!(!message.contains("another write"), "no other write caused this: {e}");
+            assert_told_seal_not_removed(&e);
         }
         assert_eq!(counts.closed(), closed + 1, "the connection whose seal stayed was closed");
         pool.write(|c| insert(c, 3)).await.expect("the next write is served");

@@ -258,3 +258,13 @@ impl<M: Manager> Manager for Counting<M> {
         if self.counts.mark_explanations.load(Ordering::SeqCst) { error.with_hint(EXPLAINED) } else { error }
     }
 }
+
+/// Asserts that `e` is what a member of a batch hears when the batch's
+/// seal could not be removed (a planted [`Callback::RemoveSeal`] failure):
+/// not applied, the cause named, and no other write blamed.
+pub fn assert_told_seal_not_removed(e: &Error) {
+    assert!(e.is_aborted(), "{e}");
+    let message = e.to_string();
+    assert!(message.contains("could not remove the seal") && message.contains("planted RemoveSeal"), "{e}");
+    assert!(!message.contains("another write"), "no other write caused this: {e}");
+}
