@@ -971,3 +971,48 @@ fn open_errors_go_through_the_managers_explanation() {
         );
     }
 }
+
+/// An idle async pool costs no CPU: after its last job each of its
+/// threads gives way a few times (in case the next job is on its way),
+/// then sleeps on its lane's condition variable until a job or `close()`
+/// comes. Read off Linux's `/proc`: every thread the facade names
+/// (`litepool-reader-N`, `litepool-writer`; this suite's one async pool)
+/// asleep (`S`) at once. A thread that kept giving way would stay
+/// runnable (`R`) for ever, and the wait would fail.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_idle_async_pools_threads_sleep() {
+    use litepool::tokio::AsyncPool;
+
+    /// The state letter of each of this process's threads named `litepool-*`.
+    fn facade_threads() -> Vec<char> {
+        let tasks = std::fs::read_dir("/proc/self/task").expect("Linux's /proc");
+        let stats = tasks.filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("stat")).ok());
+        // "tid (name) S ...": the name may hold spaces or parentheses.
+        stats
+            .filter_map(|stat| {
+                let (head, tail) = stat.rsplit_once(')')?;
+                let name = head.split_once('(')?.1;
+                name.starts_with("litepool-").then(|| tail.trim_start().chars().next()).flatten()
+            })
+            .collect()
+    }
+
+    let db = TempDb::new();
+    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+    let pool = AsyncPool::builder().readers(3).open(db.manager("idle.db")).expect("open");
+    runtime.block_on(async {
+        pool.write(|c| Ok(c.execute_batch("CREATE TABLE t (x INTEGER)")?)).await.expect("write");
+        pool.read(|c| Ok(c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))?))
+            .await
+            .expect("read");
+    });
+    wait_until("every thread of the idle async pool asleep", || {
+        let threads = facade_threads();
+        threads.len() == 4 && threads.iter().all(|&state| state == 'S')
+    });
+    runtime.block_on(pool.close());
+    // close() is ready once every thread let go of its connection; the
+    // threads end just after.
+    wait_until("the closed pool's threads to end", || facade_threads().is_empty());
+}
