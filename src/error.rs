@@ -362,7 +362,8 @@ impl Error {
         Error::new(
             ErrorKind::Aborted,
             format!(
-                "this write was not applied: litepool could not remove the seal of the batch it was                  in ({e}), so it closed the connection, which rolled the batch back; retrying it is safe"
+                "this write was not applied: litepool could not remove the seal of the batch it was in \
+                 ({e}), so it closed the connection, which rolled the batch back; retrying it is safe"
             ),
         )
     }

@@ -265,6 +265,6 @@ impl<M: Manager> Manager for Counting<M> {
 pub fn assert_told_seal_not_removed(e: &Error) {
     assert!(e.is_aborted(), "{e}");
     let message = e.to_string();
-    assert!(message.contains("could not remove the seal") && message.contains("planted RemoveSeal"), "{e}");
+    assert!(message.contains("could not remove the seal of the batch it was in (planted RemoveSeal"), "{e}");
     assert!(!message.contains("another write"), "no other write caused this: {e}");
 }
